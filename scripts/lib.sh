@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared helpers for rmap-shadow scripts. Source it; do not execute it.
+#
+# Environment:
+#   RMAP_SHADOW_CACHE  cache directory outside the clone (default /var/cache/rmap-shadow)
+#                      holding the trixie toolchain root and the kernel builds.
+
+RS_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RS_CACHE=${RMAP_SHADOW_CACHE:-/var/cache/rmap-shadow}
+RS_SUITE=trixie
+RS_MIRROR=${RMAP_SHADOW_MIRROR:-http://deb.debian.org/debian}
+RS_ROOT_VERSION=1          # bump when the package list below changes incompatibly
+RS_ROOT=$RS_CACHE/root-$RS_SUITE-v$RS_ROOT_VERSION
+RS_KVER=7.3                # linux-source-$RS_KVER
+
+die() { echo "error: $*" >&2; exit 1; }
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+# rs_chroot CMD...: run CMD inside the toolchain root, in a private mount
+# namespace so that nothing stays mounted when it ends. The repository is
+# visible at the same path inside the root; the cache both at the same path
+# and at /cache (kernel builds use /cache, so their paths do not depend on
+# RMAP_SHADOW_CACHE).
+rs_chroot() {
+	[ -x "$RS_ROOT/usr/bin/rustc" ] || die "toolchain root $RS_ROOT missing: run scripts/toolchain.sh"
+	local repo=$RS_REPO root=$RS_ROOT cache=$RS_CACHE
+	unshare --mount --propagation private -- /bin/bash -c '
+		set -e
+		root=$1 repo=$2 cache=$3; shift 3
+		mount -t proc proc "$root/proc"
+		mount --rbind /sys "$root/sys"
+		mount --rbind /dev "$root/dev"
+		mkdir -p "$root$repo" "$root/cache" "$root$cache"
+		mount --bind "$repo" "$root$repo"
+		mount --bind "$cache" "$root/cache"
+		mount --bind "$cache" "$root$cache"
+		mount -t tmpfs tmpfs "$root/tmp"
+		mount -t tmpfs tmpfs "$root/run"
+		exec chroot "$root" /usr/bin/env -i \
+			HOME=/root TERM=${TERM:-dumb} LANG=C.UTF-8 \
+			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			"$@"
+	' rs-chroot "$root" "$repo" "$cache" "$@"
+}

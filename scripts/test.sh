@@ -1,0 +1,132 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# test.sh [TOPOLOGY...]   — the project's test command (README.rst, .ci/run)
+#
+# Builds everything it needs from nothing (toolchain root, debug kernel,
+# module, selftests), runs the host-side checks, then the kselftests inside
+# debug-kernel guests (default topologies: 1n2c 2n4c), and prints one TAP
+# stream. The last line is "N passed, N failed"; the exit code is non-zero if
+# anything failed.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+topos=("$@")
+[ ${#topos[@]} -gt 0 ] || topos=(1n2c 2n4c)
+FLAVOR=debug
+logdir=$RS_REPO/.vm/test-logs
+mkdir -p "$logdir"
+pass=0 fail=0 n=0
+t0=$(date +%s)
+
+echo "TAP version 13"
+# ok NAME / notok NAME [DIAG...]
+ok() { n=$((n + 1)); pass=$((pass + 1)); echo "ok $n $1"; }
+notok() {
+	n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n $1"
+	shift; [ $# -gt 0 ] && printf '%s\n' "$@" | sed 's/^/# /' | tail -n 40
+	return 0
+}
+# check NAME CMD...: a host-side test, its output kept in $logdir.
+check() {
+	local name=$1 log
+	shift
+	log=$logdir/$(tr -c 'a-zA-Z0-9_.-' _ <<<"$name").log
+	if "$@" >"$log" 2>&1; then ok "$name"; else notok "$name" "$(tail -n 25 "$log")"; fi
+}
+finish() {
+	echo "1..$n"
+	echo "# total time $(($(date +%s) - t0)) s"
+	echo "$pass passed, $fail failed"
+	[ "$fail" = 0 ]
+	exit
+}
+
+# --- set-up: each step is a test; a failed step ends the run -----------------
+check "host: toolchain root (trixie, pinned versions)" "$RS_REPO/scripts/toolchain.sh"
+[ "$fail" = 0 ] || finish
+check "host: $FLAVOR kernel builds from generated config" "$RS_REPO/scripts/kernel.sh" "$FLAVOR"
+[ "$fail" = 0 ] || finish
+kdir=$("$RS_REPO/scripts/kernel.sh" "$FLAVOR" --print-dir)
+ksrc=$kdir/source
+
+# --- host-side checks ----------------------------------------------------------
+host_is_bookworm() {
+	# Nothing from trixie leaked into the host: glibc is still bookworm's 2.36.
+	local v
+	v=$(dpkg-query -W -f='${Version}' libc6)
+	echo "host libc6 $v"
+	case "$v" in 2.36-*) ;; *) return 1 ;; esac
+	! dpkg-query -W -f='${Package} ${Version}\n' | grep -E 'deb13|\+b[0-9]+~bpo13|bpo13'
+}
+check "host: nothing from trixie installed on the host" host_is_bookworm
+
+no_committed_config() {
+	# The kernel config is generated: no full .config is committed.
+	! git -C "$RS_REPO" ls-files | grep -E '(^|/)\.?config$|defconfig$'
+}
+check "host: no committed kernel .config" no_committed_config
+
+build_clean() {
+	make -C "$RS_REPO" KDIR="$kdir" clean >/dev/null &&
+		make -C "$RS_REPO" KDIR="$kdir" "$@" 2>&1 | tee /dev/stderr |
+		{ ! grep -E '^(warning|error)|: warning:|: error:'; } &&
+		[ -f "$RS_REPO/rmap_shadow.ko" ]
+}
+check "host: CLIPPY=1 build has no warnings" build_clean CLIPPY=1
+check "host: module builds with no warnings" build_clean
+check "host: rustfmt --check" make -C "$RS_REPO" KDIR="$kdir" rustfmtcheck
+
+safety_comments() {
+	# Every unsafe block has a SAFETY comment on the line(s) just above.
+	local missing
+	missing=$(find "$RS_REPO/rust" -name '*.rs' ! -name '*_generated.rs' -print0 |
+		xargs -0 awk '
+		FNR==1 { safety=0 }
+		/^[[:space:]]*\/\// { if ($0 ~ /SAFETY/) safety=1; next }
+		/unsafe[[:space:]]*\{/ && $0 !~ /SAFETY/ && !safety { printf "%s:%d\n", FILENAME, FNR }
+		{ safety=0 }')
+	[ -z "$missing" ] || { echo "unsafe without SAFETY: $missing"; return 1; }
+}
+check "host: every unsafe block has a SAFETY comment" safety_comments
+
+modinfo_ok() {
+	local mi
+	mi=$(rs_chroot modinfo "$RS_REPO/rmap_shadow.ko") || return 1
+	echo "$mi"
+	grep -q '^license: *GPL' <<<"$mi" && grep -q '^parm: *nr_trees' <<<"$mi" &&
+		grep -q '^parm: *max_files' <<<"$mi" &&
+		grep -q "^vermagic: *$(cat "$kdir/include/config/kernel.release") " <<<"$mi"
+}
+check "host: modinfo has license, parameters, vermagic of the test kernel" modinfo_ok
+
+check "host: selftests build" rs_chroot make -C "$RS_REPO/selftests" KSRC="$ksrc" all
+
+# --- guest kselftests ------------------------------------------------------------
+# Counts the harness's own test lines ("# ok N name") and the runner's lines
+# for the shell tests; a runner "not ok" for the harness binary (a crash, a
+# timeout) counts as one more failure.
+for topo in "${topos[@]}"; do
+	log=$logdir/guest-$topo.log
+	"$RS_REPO/scripts/vm.sh" -t 1500 "$topo" "$FLAVOR" \
+		"RMAP_SHADOW_KO=$RS_REPO/rmap_shadow.ko make -s -C selftests KSRC=$ksrc run_tests" \
+		>"$log" 2>&1
+	rc=$?
+	got=0
+	while IFS= read -r line; do
+		case "$line" in
+		"# ok "*)
+			got=1; ok "$topo: ${line#\# ok [0-9]* }" ;;
+		"# not ok "*)
+			got=1; notok "$topo: ${line#\# not ok [0-9]* }" "$(grep -B 30 -F "$line" "$log" | grep -E '^# #' | tail -n 20)" ;;
+		"ok "*"selftests: "*.sh*)
+			got=1; ok "$topo: ${line##*: }" ;;
+		"not ok "*"selftests: "*)
+			got=1; notok "$topo: ${line##*: }" "$(grep -B 40 -F "$line" "$log" | tail -n 30)" ;;
+		esac
+	done < <(sed 's/\r$//' "$log")
+	if [ "$got" = 0 ] || [ "$rc" = 124 ] || [ "$rc" = 90 ]; then
+		notok "$topo: guest booted and ran the kselftests (exit $rc)" "$(tail -n 30 "$log")"
+	fi
+done
+finish

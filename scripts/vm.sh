@@ -1,0 +1,108 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# vm.sh [-t SECONDS] [-a KERNEL_ARG]... TOPOLOGY FLAVOR CMD...
+#
+# Boot the FLAVOR (perf|debug) test kernel with virtme-ng in TOPOLOGY and run
+# CMD inside (through bash -c), with the repository visible read-write at the
+# same path. The guest's root is the toolchain root (read-only, with tmpfs
+# overlays as virtme-ng arranges). Prints the guest's output and exits with
+# CMD's exit code; 124 when the guest is killed after the timeout.
+#
+# Topologies:  1n2c  1 node,  2 vCPUs (the non-NUMA case)
+#              2n4c  2 nodes, 2 vCPUs each
+#              4n8c  4 nodes, 2 vCPUs each
+#
+# Before CMD, the guest checks that /sys/devices/system/node shows exactly the
+# requested nodes and CPUs, and fails (exit 90) if not.
+#
+# KVM (-cpu host,-arch-capabilities) is used when /dev/kvm boots a kernel here;
+# otherwise TCG. The probe runs once per host kernel and is cached; force
+# with RMAP_SHADOW_ACCEL=kvm|tcg.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+timeout_s=900
+appends=()
+while getopts "t:a:" o; do
+	case $o in
+	t) timeout_s=$OPTARG ;;
+	a) appends+=("$OPTARG") ;;
+	*) die "usage: vm.sh [-t SECONDS] [-a ARG] TOPOLOGY FLAVOR CMD..." ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 3 ] || die "usage: vm.sh [-t SECONDS] [-a ARG] TOPOLOGY FLAVOR CMD..."
+topo=$1 flavor=$2
+shift 2
+cmd="$*"
+
+case "$topo" in
+1n2c) nodes=1 cpus=2 ;;
+2n4c) nodes=2 cpus=4 ;;
+4n8c) nodes=4 cpus=8 ;;
+*) die "unknown topology '$topo' (1n2c, 2n4c, 4n8c)" ;;
+esac
+mem_per_node=1024
+numa=()
+for ((n = 0; n < nodes; n++)); do
+	numa+=(--numa "${mem_per_node}M,cpus=$((n * cpus / nodes))-$(((n + 1) * cpus / nodes - 1))")
+done
+
+kdir=$("$RS_REPO/scripts/kernel.sh" "$flavor" --print-dir)
+
+# Decide KVM or TCG once per host kernel.
+accel=${RMAP_SHADOW_ACCEL:-}
+if [ -z "$accel" ]; then
+	probe=$RS_CACHE/accel-$(uname -r)
+	if [ ! -f "$probe" ]; then
+		accel=tcg
+		if [ -w /dev/kvm ]; then
+			log "probing KVM (one boot, cached in $probe)"
+			out=$(rs_chroot timeout 40 qemu-system-x86_64 -enable-kvm \
+				-cpu host,-arch-capabilities -m 512 -nographic -no-reboot \
+				-kernel "/cache/${kdir#"$RS_CACHE"/}/arch/x86/boot/bzImage" \
+				-append "console=ttyS0 panic=-1" 2>&1 || true)
+			# Booted far enough to look for a root fs: KVM works.
+			grep -q "VFS: Cannot open root device\|Kernel panic" <<<"$out" && accel=kvm
+		fi
+		echo "$accel" >"$probe"
+	fi
+	accel=$(cat "$probe")
+fi
+accel_args=()
+if [ "$accel" = kvm ]; then
+	accel_args=(--qemu-opts="-cpu host,-arch-capabilities")
+else
+	accel_args=(--disable-kvm)
+fi
+
+# The guest-side topology check runs before CMD.
+check="
+got_nodes=\$(ls -d /sys/devices/system/node/node[0-9]* 2>/dev/null | wc -l)
+got_cpus=\$(nproc --all)
+echo \"# guest: $topo accel=$accel nodes=\$got_nodes cpus=\$got_cpus kernel=\$(uname -r)\"
+for n in /sys/devices/system/node/node[0-9]*; do echo \"# \${n##*/}: cpus \$(cat \$n/cpulist)\"; done
+if [ \"\$got_nodes\" != $nodes ] || [ \"\$got_cpus\" != $cpus ]; then
+	echo \"# guest topology mismatch: want $nodes nodes, $cpus cpus\"; exit 90
+fi
+mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
+cd $(printf %q "$RS_REPO")
+"
+mkdir -p "$RS_REPO/.vm"
+script=$(mktemp "$RS_REPO/.vm/guest.XXXXXX")
+trap 'rm -f "$script"' EXIT
+printf '%s\n%s\n' "$check" "$cmd" >"$script"
+
+kargs="panic_on_warn=0 ${appends[*]:-}"
+log "guest $topo ($accel, $flavor): $cmd"
+set +e
+rs_chroot timeout --kill-after=15 "$timeout_s" \
+	vng --run "/cache/${kdir#"$RS_CACHE"/}" --disable-microvm --force-9p \
+	"${accel_args[@]}" --cpus "$cpus" --memory "$((mem_per_node * nodes))M" "${numa[@]}" \
+	--rwdir="$RS_REPO" --user root --append "$kargs" \
+	--exec "bash $script"
+rc=$?
+set -e
+[ $rc = 124 ] && log "guest $topo timed out after $timeout_s s and was killed"
+exit $rc

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * execl_storm: a UnixBench-style execl loop on N processes.
+ *
+ *   execl_storm [-n PROCS] [-d SECONDS] [-p none|cpu|node|node=K]
+ *
+ * Each worker re-executes this (dynamically linked) program with execl()
+ * until the deadline, so every iteration maps ld.so, libc.so and the binary
+ * again: the file-rmap traffic of UnixBench's execl test. Pinning:
+ *   cpu     worker i on CPU i % ncpus
+ *   node    worker i on the CPUs of node i % nnodes
+ *   node=K  every worker on the CPUs of node K
+ *
+ * Prints one parsable line:
+ *   execl_storm: procs=N seconds=D pin=P loops=L loops_per_sec=R
+ * and exits non-zero if any worker failed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PROCS 1024
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* Re-exec step: argv = [prog, "--child", deadline_ns, count, result_fd]. */
+static int child_step(char **argv)
+{
+	uint64_t deadline = strtoull(argv[2], NULL, 10);
+	uint64_t count = strtoull(argv[3], NULL, 10) + 1;
+	int fd = atoi(argv[4]);
+	char c[32];
+
+	if (now_ns() >= deadline) {
+		if (write(fd, &count, sizeof(count)) != sizeof(count))
+			return 1;
+		return 0;
+	}
+	snprintf(c, sizeof(c), "%llu", (unsigned long long)count);
+	execl("/proc/self/exe", argv[0], "--child", argv[2], c, argv[4], (char *)NULL);
+	perror("execl");
+	return 1;
+}
+
+static int parse_cpulist(const char *s, cpu_set_t *set)
+{
+	CPU_ZERO(set);
+	while (*s && *s != '\n') {
+		char *end;
+		long a = strtol(s, &end, 10), b;
+
+		if (end == s)
+			return -1;
+		b = a;
+		if (*end == '-')
+			b = strtol(end + 1, &end, 10);
+		for (; a <= b; a++)
+			CPU_SET(a, set);
+		s = *end == ',' ? end + 1 : end;
+	}
+	return CPU_COUNT(set) ? 0 : -1;
+}
+
+static int node_cpus(int node, cpu_set_t *set)
+{
+	char path[96], buf[4096];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/cpulist", node);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return parse_cpulist(buf, set);
+}
+
+static int nr_nodes(void)
+{
+	int n = 0;
+	cpu_set_t set;
+
+	while (n < 1024 && node_cpus(n, &set) == 0)
+		n++;
+	return n ? n : 1;
+}
+
+int main(int argc, char **argv)
+{
+	int procs = 0, secs = 5, node_fixed = -1, pin_cpu = 0, pin_node = 0;
+	const char *pin = "none";
+	int pfd[2], i, opt, failed = 0;
+	pid_t pids[MAX_PROCS];
+	uint64_t deadline, start, total = 0, v;
+	char dl[32];
+	long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (argc == 5 && !strcmp(argv[1], "--child"))
+		return child_step(argv);
+
+	while ((opt = getopt(argc, argv, "n:d:p:")) != -1) {
+		switch (opt) {
+		case 'n':
+			procs = atoi(optarg);
+			break;
+		case 'd':
+			secs = atoi(optarg);
+			break;
+		case 'p':
+			pin = optarg;
+			if (!strcmp(optarg, "cpu"))
+				pin_cpu = 1;
+			else if (!strcmp(optarg, "node"))
+				pin_node = 1;
+			else if (!strncmp(optarg, "node=", 5))
+				node_fixed = atoi(optarg + 5);
+			else if (strcmp(optarg, "none"))
+				goto usage;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (!procs)
+		procs = ncpus;
+	if (procs < 1 || procs > MAX_PROCS || secs < 1 || secs > 3600)
+		goto usage;
+
+	if (pipe2(pfd, 0))
+		return perror("pipe"), 1;
+	start = now_ns();
+	deadline = start + (uint64_t)secs * 1000000000ull;
+	snprintf(dl, sizeof(dl), "%llu", (unsigned long long)deadline);
+
+	for (i = 0; i < procs; i++) {
+		cpu_set_t set;
+		int ok = 0;
+
+		if (pin_cpu) {
+			CPU_ZERO(&set);
+			CPU_SET(i % ncpus, &set);
+			ok = 1;
+		} else if (pin_node) {
+			ok = node_cpus(i % nr_nodes(), &set) == 0;
+		} else if (node_fixed >= 0) {
+			if (node_cpus(node_fixed, &set)) {
+				fprintf(stderr, "execl_storm: node %d has no CPUs\n", node_fixed);
+				return 2;
+			}
+			ok = 1;
+		}
+		pids[i] = fork();
+		if (pids[i] < 0)
+			return perror("fork"), 1;
+		if (pids[i] == 0) {
+			char fdstr[16];
+
+			close(pfd[0]);
+			if (ok && sched_setaffinity(0, sizeof(set), &set))
+				_exit(3);
+			snprintf(fdstr, sizeof(fdstr), "%d", pfd[1]);
+			execl("/proc/self/exe", argv[0], "--child", dl, "0", fdstr, (char *)NULL);
+			_exit(4);
+		}
+	}
+	close(pfd[1]);
+	for (i = 0; i < procs; i++) {
+		int status;
+
+		if (waitpid(pids[i], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+			failed++;
+	}
+	while (read(pfd[0], &v, sizeof(v)) == sizeof(v))
+		total += v;
+	printf("execl_storm: procs=%d seconds=%d pin=%s loops=%llu loops_per_sec=%.1f\n",
+	       procs, secs, pin, (unsigned long long)total,
+	       total / ((now_ns() - start) / 1e9));
+	if (failed)
+		fprintf(stderr, "execl_storm: %d workers failed\n", failed);
+	return failed ? 1 : 0;
+
+usage:
+	fprintf(stderr, "usage: execl_storm [-n PROCS] [-d SECONDS] [-p none|cpu|node|node=K]\n");
+	return 2;
+}

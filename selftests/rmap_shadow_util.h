@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the rmap-shadow selftests: load/unload the module, read
+ * its debugfs files, watch the kernel log.
+ */
+#ifndef RMAP_SHADOW_UTIL_H
+#define RMAP_SHADOW_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define RS_DEBUGFS "/sys/kernel/debug/rmap_shadow"
+#define RS_MODULE "rmap_shadow"
+
+/* Path of rmap_shadow.ko: $RMAP_SHADOW_KO, else <dir of this program>/../rmap_shadow.ko. */
+static inline const char *rs_ko_path(void)
+{
+	static char path[PATH_MAX];
+	const char *env = getenv("RMAP_SHADOW_KO");
+	ssize_t n;
+	char *slash;
+
+	if (env && *env)
+		return env;
+	n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+	if (n <= 0)
+		return "rmap_shadow.ko";
+	path[n] = 0;
+	slash = strrchr(path, '/');
+	if (slash)
+		*slash = 0;
+	/* selftests/out/<prog> or selftests/<prog>: walk up to the repo. */
+	slash = strrchr(path, '/');
+	if (slash && !strcmp(slash, "/out"))
+		*slash = 0;
+	strcat(path, "/../rmap_shadow.ko");
+	return path;
+}
+
+/* finit_module() with @params; returns 0 or -errno. */
+static inline int rs_load(const char *params)
+{
+	int fd = open(rs_ko_path(), O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, params ? params : "", 0);
+	ret = ret ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+/* delete_module(); returns 0 or -errno. Retries while the module is busy. */
+static inline int rs_unload(void)
+{
+	int i, ret = 0;
+
+	for (i = 0; i < 100; i++) {
+		ret = syscall(SYS_delete_module, RS_MODULE, O_NONBLOCK);
+		if (!ret)
+			return 0;
+		if (errno != EAGAIN && errno != EBUSY)
+			return -errno;
+		usleep(100 * 1000);
+	}
+	return -errno;
+}
+
+static inline int rs_loaded(void)
+{
+	return access("/sys/module/" RS_MODULE, F_OK) == 0;
+}
+
+/* Reads a whole debugfs file into a malloc()ed string; NULL and errno on failure. */
+static inline char *rs_read_file(const char *path)
+{
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap + 1);
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0 || !buf) {
+		int e = errno;
+
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		return NULL;
+	}
+	while ((n = read(fd, buf + len, cap - len)) > 0) {
+		len += n;
+		if (len == cap) {
+			char *nb = realloc(buf, 2 * cap + 1);
+
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	close(fd);
+	buf[len] = 0;
+	return buf;
+}
+
+/* Value of "key: value" in a status-style file, as a long long; -1 when missing. */
+static inline long long rs_status_ll(const char *text, const char *key)
+{
+	const char *p = text;
+	size_t kl = strlen(key);
+
+	while (p && *p) {
+		if (!strncmp(p, key, kl) && p[kl] == ':')
+			return strtoll(p + kl + 1, NULL, 0);
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return -1;
+}
+
+/* Value string of "key: value" (copied into @out); 0 if found. */
+static inline int rs_status_str(const char *text, const char *key, char *out, size_t outlen)
+{
+	const char *p = text;
+	size_t kl = strlen(key);
+
+	while (p && *p) {
+		if (!strncmp(p, key, kl) && p[kl] == ':') {
+			const char *v = p + kl + 1, *e;
+
+			while (*v == ' ')
+				v++;
+			e = strchrnul(v, '\n');
+			snprintf(out, outlen, "%.*s", (int)(e - v), v);
+			return 0;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return -1;
+}
+
+/* Highest id + 1 in a sysfs range list like "0-3,5" (what nr_*_ids mean). */
+static inline long rs_sysfs_max_plus_one(const char *path)
+{
+	char *s = rs_read_file(path), *p;
+	long max = -1;
+
+	if (!s)
+		return -1;
+	for (p = s; *p;) {
+		char *end;
+		long v = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		if (v > max)
+			max = v;
+		p = end;
+		if (*p == '-' || *p == ',')
+			p++;
+		else
+			break;
+	}
+	free(s);
+	return max + 1;
+}
+
+/* The kernel log from now on: open /dev/kmsg positioned at its end. */
+static inline int rs_kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+/*
+ * Reads every record logged since rs_kmsg_open() and counts the messages
+ * containing @needle. Closes @fd.
+ */
+static inline int rs_kmsg_count(int fd, const char *needle)
+{
+	char rec[8192];
+	int count = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0) {
+			if (errno == EPIPE)
+				continue;
+			break;
+		}
+		rec[n] = 0;
+		if (strstr(rec, needle))
+			count++;
+	}
+	close(fd);
+	return count;
+}
+
+#endif /* RMAP_SHADOW_UTIL_H */
