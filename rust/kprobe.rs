@@ -11,8 +11,8 @@
 //! and kprobe handlers run with preemption disabled, so no handler is still
 //! running on the probe or its handler object once the drop returns.
 
-use core::marker::PhantomPinned;
 use crate::sys;
+use core::marker::PhantomPinned;
 use kernel::{error::to_result, ffi::c_int, prelude::*, types::Opaque};
 
 /// The CPU registers saved at a probe hit.

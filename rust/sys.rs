@@ -15,7 +15,12 @@
     missing_docs,
     unreachable_pub,
     unsafe_op_in_unsafe_fn,
+    improper_ctypes,
     clippy::all,
+    clippy::as_underscore,
+    clippy::cast_lossless,
+    clippy::ptr_as_ptr,
+    clippy::ref_as_ptr,
     clippy::undocumented_unsafe_blocks
 )]
 

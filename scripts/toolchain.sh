@@ -37,8 +37,13 @@ stamp=$RS_ROOT/.rmap-shadow-complete
 want=$(printf '%s\n' "${PACKAGES[@]}" | grep -v '^#' | sort | tr '\n' ' ')
 
 if [ ! -f "$RS_ROOT/.debootstrap-done" ]; then
-	command -v debootstrap >/dev/null ||
-		die "debootstrap missing on the host: apt-get install debootstrap (a bookworm package)"
+	if ! command -v debootstrap >/dev/null; then
+		# debootstrap is the one host package we need (bookworm's own).
+		log "installing debootstrap on the host"
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap; } \
+			>"$RS_CACHE/host-apt.log" 2>&1 ||
+			die "cannot install debootstrap on the host, see $RS_CACHE/host-apt.log"
+	fi
 	log "debootstrap $RS_SUITE into $RS_ROOT"
 	rm -rf "$RS_ROOT"
 	debootstrap --variant=minbase "$RS_SUITE" "$RS_ROOT" "$RS_MIRROR" \

@@ -100,9 +100,11 @@ set +e
 rs_chroot timeout --kill-after=15 "$timeout_s" \
 	vng --run "/cache/${kdir#"$RS_CACHE"/}" --disable-microvm --force-9p \
 	"${accel_args[@]}" --cpus "$cpus" --memory "$((mem_per_node * nodes))M" "${numa[@]}" \
-	--rwdir="$RS_REPO" --user root --append "$kargs" \
-	--exec "bash $script"
-rc=$?
+	--rwdir="$RS_REPO" --user root --append "$kargs" ${RMAP_SHADOW_VM_VERBOSE:+--verbose} \
+	--exec "bash $script" </dev/null 2>&1 | cat
+# qemu opens /proc/self/fd/1 and /2 as files, several times: on a regular
+# file those writers would overwrite each other, so always hand it a pipe.
+rc=${PIPESTATUS[0]}
 set -e
 [ $rc = 124 ] && log "guest $topo timed out after $timeout_s s and was killed"
 exit $rc
