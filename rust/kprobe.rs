@@ -22,6 +22,27 @@ use kernel::{error::to_result, ffi::c_int, prelude::*, types::Opaque};
 #[repr(transparent)]
 pub(crate) struct Regs(sys::pt_regs);
 
+impl Regs {
+    /// Returns the `n`th (from 0) integer or pointer argument of the probed
+    /// function as passed at its entry (x86-64 System V calling convention);
+    /// 0 past the sixth.
+    ///
+    /// Only meaningful for probes on a function's first instruction, which is
+    /// the only kind [`Kprobe`] places.
+    pub(crate) fn arg(&self, n: usize) -> usize {
+        let r = &self.0;
+        match n {
+            0 => r.di,
+            1 => r.si,
+            2 => r.dx,
+            3 => r.cx,
+            4 => r.r8,
+            5 => r.r9,
+            _ => 0,
+        }
+    }
+}
+
 /// What runs when a probe is hit.
 pub(crate) trait KprobeHandler: Send + Sync {
     /// Called before the probed instruction executes.

@@ -2,34 +2,41 @@
 
 //! rmap-shadow: shadow rmap structures beside the real kernel's.
 //!
-//! The module watches the real kernel's file and anon rmap operations through
-//! kprobes and keeps shadow structures beside them, so that designs the
-//! kernel rejected (split i_mmap trees, lazy anon_vma) can be measured on a
-//! live, unpatched kernel. It never modifies a kernel structure.
+//! The module watches the real kernel's file rmap operations through kprobes
+//! and keeps shadow structures beside them, so that designs the kernel did
+//! not take (split i_mmap trees) can be measured on a live, unpatched kernel.
+//! It never modifies a kernel structure.
 //!
 //! Everything is exposed under `/sys/kernel/debug/rmap_shadow/` (root only);
 //! see `Documentation/debugfs.rst`.
 
 use kernel::{
     debugfs::{Dir, File},
+    new_mutex, new_spinlock,
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
-        Arc,
+        Arc, Mutex, SpinLock,
     },
 };
 
+mod itree;
 mod kprobe;
+mod policy;
+mod shadow;
 mod status;
 mod sys;
+mod views;
 
 use kprobe::{Kprobe, KprobeHandler, Regs};
+use policy::{Policy, TreeCount, MAX_TREES};
+use shadow::{ShadowState, VmaView};
 
 module! {
     type: RmapShadow,
     name: "rmap_shadow",
     authors: ["rmap-shadow developers"],
-    description: "Shadow split i_mmap trees and lazy anon rmap bookkeeping beside the real rmap",
+    description: "Shadow split i_mmap trees beside the real file rmap",
     license: "GPL",
     params: {
         nr_trees: u32 {
@@ -44,10 +51,7 @@ module! {
 }
 
 /// The module's version, shown in `status`.
-pub(crate) const VERSION: &str = "0.1.0";
-
-/// Most sibling trees a file may be split into.
-pub(crate) const MAX_TREES: u32 = 1024;
+pub(crate) const VERSION: &str = "0.2.0";
 
 /// Most files shadowed at once.
 pub(crate) const MAX_FILES: u32 = 1 << 20;
@@ -82,58 +86,225 @@ impl Params {
             max_files,
         })
     }
+
+    /// The tree count the `nr_trees` parameter asks for.
+    fn tree_count(&self) -> TreeCount {
+        match self.nr_trees {
+            0 => TreeCount::Nodes,
+            n => TreeCount::Fixed(n),
+        }
+    }
+}
+
+/// The kernel's `nr_node_ids`.
+pub(crate) fn nr_node_ids() -> u32 {
+    // SAFETY: `nr_node_ids` is set during early boot and read-only afterwards.
+    unsafe { kernel::bindings::nr_node_ids }
+}
+
+/// The current CPU and its NUMA node (a snapshot: the caller may migrate).
+pub(crate) fn cpu_node() -> (u32, u32) {
+    // SAFETY: no preconditions; the values are only used as placement hints.
+    unsafe {
+        (
+            kernel::bindings::raw_smp_processor_id(),
+            sys::rs_numa_node_id() as u32,
+        )
+    }
+}
+
+/// Tap hit counters.
+pub(crate) struct TapCounters {
+    /// `mapping_rmap_tree_insert`.
+    pub(crate) insert: Atomic<u64>,
+    /// `mapping_rmap_tree_insert_after`.
+    pub(crate) insert_after: Atomic<u64>,
+    /// `mapping_rmap_tree_remove`.
+    pub(crate) remove: Atomic<u64>,
+    /// `vm_area_free`.
+    pub(crate) free: Atomic<u64>,
 }
 
 /// State shared by the taps and debugfs, alive as long as any of them.
+#[pin_data]
 pub(crate) struct Shared {
     /// The validated load-time parameters.
     pub(crate) params: Params,
-    /// Hits on `mapping_rmap_tree_insert`.
-    pub(crate) file_insert: Atomic<u64>,
+    /// Tap hits.
+    pub(crate) taps: TapCounters,
+    /// The shadow split i_mmap.
+    #[pin]
+    pub(crate) shadow: SpinLock<ShadowState>,
+    /// Serialises rebuilds (policy changes) and verification.
+    #[pin]
+    pub(crate) rebuild: Mutex<()>,
+    /// The last `verify` result.
+    #[pin]
+    pub(crate) verdict: Mutex<KVec<u8>>,
 }
 
-/// The tap on `mapping_rmap_tree_insert(vma, mapping)`.
-struct FileInsertTap {
+impl Shared {
+    /// Switches the policy and tree count, and rebuilds the shadow. The
+    /// caller holds `rebuild`.
+    pub(crate) fn set_policy(&self, policy: Policy, trees: TreeCount) -> Result {
+        let old = {
+            let mut s = self.shadow.lock();
+            let stats = s.stats;
+            let old = s.clear();
+            *s = ShadowState::new(policy, trees, self.params.max_files);
+            s.stats = stats;
+            s.stats.rebuilds += 1;
+            old
+        };
+        // File references are dropped outside the lock.
+        drop(old);
+        views::seed(self)
+    }
+}
+
+/// Which rmap operation a [`Tap`] watches.
+#[derive(Clone, Copy)]
+enum TapKind {
+    /// `mapping_rmap_tree_insert(vma, mapping)`.
+    Insert,
+    /// `mapping_rmap_tree_insert_after(vma, prev, mapping)`.
+    InsertAfter,
+    /// `mapping_rmap_tree_remove(vma, mapping)`.
+    Remove,
+    /// `vm_area_free(vma)`.
+    Free,
+}
+
+/// A file-rmap tap.
+struct Tap {
     shared: Arc<Shared>,
+    kind: TapKind,
 }
 
-impl KprobeHandler for FileInsertTap {
-    fn pre(&self, _regs: &Regs) {
-        self.shared.file_insert.add(1, Relaxed);
+impl KprobeHandler for Tap {
+    fn pre(&self, regs: &Regs) {
+        let sh = &*self.shared;
+        let vma = regs.arg(0);
+        match self.kind {
+            TapKind::Insert | TapKind::InsertAfter => {
+                let (prev, mapping) = match self.kind {
+                    TapKind::Insert => {
+                        sh.taps.insert.add(1, Relaxed);
+                        (None, regs.arg(1))
+                    }
+                    _ => {
+                        sh.taps.insert_after.add(1, Relaxed);
+                        (Some(regs.arg(1)), regs.arg(2))
+                    }
+                };
+                // SAFETY: at the entry of the insert functions `vma` is a
+                // live file VMA and the caller holds the real
+                // `i_mmap_rwsem` for write.
+                let Some(v) = (unsafe { VmaView::read(vma as *const _) }) else {
+                    return;
+                };
+                let (cpu, node) = cpu_node();
+                sh.shadow
+                    .lock()
+                    .link(&v.with_mapping(mapping), prev, cpu, node);
+            }
+            TapKind::Remove => {
+                sh.taps.remove.add(1, Relaxed);
+                sh.shadow.lock().unlink(vma, regs.arg(1));
+            }
+            TapKind::Free => {
+                sh.taps.free.add(1, Relaxed);
+                sh.shadow.lock().free(vma);
+            }
+        }
     }
 }
 
 /// The loaded module.
 ///
-/// Field order is drop order: the tap is unregistered (and its handlers have
-/// finished) before the debugfs files go away.
+/// Field order is drop order: the taps are unregistered (and their handlers
+/// have finished) before the debugfs files go; the shared state goes with
+/// the last reference.
 #[pin_data]
 struct RmapShadow {
     #[pin]
-    file_insert: Kprobe<FileInsertTap>,
+    tap_insert: Kprobe<Tap>,
+    #[pin]
+    tap_insert_after: Kprobe<Tap>,
+    #[pin]
+    tap_remove: Kprobe<Tap>,
+    #[pin]
+    tap_free: Kprobe<Tap>,
     #[pin]
     status: File<Arc<Shared>>,
+    #[pin]
+    stats: File<Arc<Shared>>,
+    #[pin]
+    files: File<Arc<Shared>>,
+    #[pin]
+    policy: File<Arc<Shared>>,
+    #[pin]
+    verify: File<Arc<Shared>>,
     _dir: Dir,
 }
 
 impl kernel::InPlaceModule for RmapShadow {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let shared = Params::from_module().and_then(|params| {
-            Ok(Arc::new(
-                Shared {
+            Arc::pin_init(
+                try_pin_init!(Shared {
                     params,
-                    file_insert: Atomic::new(0),
-                },
+                    taps: TapCounters {
+                        insert: Atomic::new(0),
+                        insert_after: Atomic::new(0),
+                        remove: Atomic::new(0),
+                        free: Atomic::new(0),
+                    },
+                    shadow <- new_spinlock!(ShadowState::new(Policy::Node, params.tree_count(), params.max_files)),
+                    rebuild <- new_mutex!(()),
+                    verdict <- new_mutex!(KVec::new()),
+                }? Error),
                 GFP_KERNEL,
-            )?)
+            )
         });
         let dir = Dir::new(c"rmap_shadow");
         try_pin_init!(Self {
-            file_insert <- Kprobe::new(
+            tap_insert <- Kprobe::new(
                 c"mapping_rmap_tree_insert",
-                FileInsertTap { shared: shared.clone()? },
+                Tap { shared: shared.clone()?, kind: TapKind::Insert },
             ),
+            tap_insert_after <- Kprobe::new(
+                c"mapping_rmap_tree_insert_after",
+                Tap { shared: shared.clone()?, kind: TapKind::InsertAfter },
+            ),
+            tap_remove <- Kprobe::new(
+                c"mapping_rmap_tree_remove",
+                Tap { shared: shared.clone()?, kind: TapKind::Remove },
+            ),
+            tap_free <- {
+                let sh = shared.clone()?;
+                let tap = Tap { shared: sh.clone(), kind: TapKind::Free };
+                Kprobe::new(c"vm_area_free", tap).pin_chain(move |_| {
+                    // Every tap is armed: now seed the VMAs that already exist.
+                    let _serial = sh.rebuild.lock();
+                    views::seed(&sh)
+                })
+            },
             status <- dir.read_callback_file(c"status", shared.clone()?, &status::show),
+            stats <- dir.read_callback_file(c"stats", shared.clone()?, &views::show_stats),
+            files <- dir.read_callback_file(c"files", shared.clone()?, &views::show_files),
+            policy <- dir.read_write_callback_file(
+                c"policy",
+                shared.clone()?,
+                &views::show_policy,
+                &views::write_policy,
+            ),
+            verify <- dir.read_write_callback_file(
+                c"verify",
+                shared.clone()?,
+                &views::show_verify,
+                &views::write_verify,
+            ),
             _dir: dir,
         }? Error)
     }

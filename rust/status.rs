@@ -7,7 +7,7 @@
 use crate::{sys, Shared, VERSION};
 use core::fmt;
 use kernel::{
-    bindings, cpu,
+    cpu,
     prelude::*,
     sync::{atomic::Relaxed, Arc},
 };
@@ -17,8 +17,7 @@ pub(crate) fn show(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Res
     // SAFETY: `init_uts_ns` is a static kernel object; `release` is a
     // NUL-terminated string set at boot and never changed afterwards.
     let release = unsafe { CStr::from_char_ptr((&raw const sys::init_uts_ns.name.release).cast()) };
-    // SAFETY: `nr_node_ids` is set during early boot and read-only afterwards.
-    let nr_node_ids = unsafe { bindings::nr_node_ids };
+    let nr_node_ids = crate::nr_node_ids();
     let p = &shared.params;
     writeln!(f, "version: {VERSION}")?;
     writeln!(f, "kernel: {}", release.to_str().unwrap_or("?"))?;
@@ -29,7 +28,11 @@ pub(crate) fn show(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Res
     writeln!(
         f,
         "tap.mapping_rmap_tree_insert: {}",
-        shared.file_insert.load(Relaxed)
+        shared.taps.insert.load(Relaxed)
     )?;
+    let s = shared.shadow.lock();
+    writeln!(f, "policy: {}", s.policy.name())?;
+    writeln!(f, "trees: {} ({})", s.ntrees, s.tree_count)?;
+    writeln!(f, "files: {}", s.files.iter().count())?;
     Ok(())
 }

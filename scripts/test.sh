@@ -5,14 +5,14 @@
 #
 # Builds everything it needs from nothing (toolchain root, debug kernel,
 # module, selftests), runs the host-side checks, then the kselftests inside
-# debug-kernel guests (default topologies: 1n2c 2n4c), and prints one TAP
+# debug-kernel guests (default topologies: 1n2c 2n4c 4n8c), and prints one TAP
 # stream. The last line is "N passed, N failed"; the exit code is non-zero if
 # anything failed.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 topos=("$@")
-[ ${#topos[@]} -gt 0 ] || topos=(1n2c 2n4c)
+[ ${#topos[@]} -gt 0 ] || topos=(1n2c 2n4c 4n8c)
 FLAVOR=debug
 logdir=$RS_REPO/.vm/test-logs
 mkdir -p "$logdir"
@@ -57,7 +57,9 @@ host_is_bookworm() {
 	v=$(dpkg-query -W -f='${Version}' libc6)
 	echo "host libc6 $v"
 	case "$v" in 2.36-*) ;; *) return 1 ;; esac
-	! dpkg-query -W -f='${Package} ${Version}\n' | grep -E 'deb13|\+b[0-9]+~bpo13|bpo13'
+	# A trixie package carries a deb13 / bpo13 version; bookworm-backports
+	# builds of trixie sources end in ~bpo12 and are bookworm's own.
+	! dpkg-query -W -f='${Package} ${Version}\n' | grep -E 'deb13|bpo13' | grep -v '~bpo12'
 }
 check "host: nothing from trixie installed on the host" host_is_bookworm
 
@@ -100,6 +102,8 @@ modinfo_ok() {
 }
 check "host: modinfo has license, parameters, vermagic of the test kernel" modinfo_ok
 
+check "host: interval tree and policy unit tests (cargo test)" \
+	cargo test --offline --quiet --manifest-path "$RS_REPO/tests/host/Cargo.toml"
 check "host: selftests build" rs_chroot make -C "$RS_REPO/selftests" KSRC="$ksrc" all
 
 # --- guest kselftests ------------------------------------------------------------

@@ -70,11 +70,14 @@ if [ -z "$accel" ]; then
 	fi
 	accel=$(cat "$probe")
 fi
+# One socket per node: with all vCPUs in one socket spread over several
+# nodes, the guest kernel WARNs in set_cpu_sibling_map() at boot.
+qopts="-smp $cpus,sockets=$nodes,cores=$((cpus / nodes)),threads=1"
 accel_args=()
 if [ "$accel" = kvm ]; then
-	accel_args=(--qemu-opts="-cpu host,-arch-capabilities")
+	accel_args=(--qemu-opts="-cpu host,-arch-capabilities $qopts")
 else
-	accel_args=(--disable-kvm)
+	accel_args=(--disable-kvm --qemu-opts="$qopts")
 fi
 
 # The guest-side topology check runs before CMD.

@@ -9,8 +9,10 @@ set -u
 ksft_require_root
 rs_unload_quiet
 
-pat='WARNING:|BUG:|Oops|general protection fault|KASAN|UBSAN|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|lockdep|sleeping function called from invalid context|Kernel panic|kernel BUG'
-if dmesg | grep -E "$pat" | grep -v 'lockdep: ' >/tmp/rs_dmesg_bad; then
+# Report headers only (boot banners such as "RCU lockdep checking is enabled"
+# must not match).
+pat='WARNING:|BUG:|Oops|general protection fault|UBSAN:|possible circular locking dependency|possible recursive locking|inconsistent lock state|suspicious RCU usage|DEBUG_LOCKS_WARN_ON|sleeping function called from invalid context|Kernel panic|kernel BUG'
+if dmesg | grep -E "$pat" >/tmp/rs_dmesg_bad; then
 	sed 's/^/# /' /tmp/rs_dmesg_bad | head -n 40
 	dmesg | grep -E -A 30 "$pat" | sed 's/^/# /' | head -n 120
 	ksft_fail "kernel log has reports"

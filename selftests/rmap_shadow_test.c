@@ -6,6 +6,8 @@
  * Needs root, debugfs mounted, and rmap_shadow.ko (see rmap_shadow_util.h).
  */
 #define _GNU_SOURCE
+#include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -225,6 +227,335 @@ TEST_F(module, unload_during_mmap_storm)
 		kill(kids[i], SIGKILL);
 		waitpid(kids[i], &status, 0);
 	}
+}
+
+#define LIBC "/usr/lib/x86_64-linux-gnu/libc.so.6"
+#define LDSO "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+
+/* Number of NUMA nodes with CPUs. */
+static int nr_cpu_nodes(void)
+{
+	char path[96];
+	int n = 0;
+
+	for (;;) {
+		char *s;
+
+		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/cpulist", n);
+		s = rs_read_file(path);
+		if (!s)
+			return n;
+		free(s);
+		n++;
+	}
+}
+
+/* The CPUs of @node as a mask. */
+static int node_mask(int node, cpu_set_t *set)
+{
+	char path[96], *s, *p;
+
+	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/cpulist", node);
+	s = rs_read_file(path);
+	if (!s)
+		return -1;
+	CPU_ZERO(set);
+	for (p = s; *p && *p != '\n';) {
+		long a = strtol(p, &p, 10), b = a;
+
+		if (*p == '-')
+			b = strtol(p + 1, &p, 10);
+		for (; a <= b; a++)
+			CPU_SET(a, set);
+		if (*p == ',')
+			p++;
+	}
+	free(s);
+	return 0;
+}
+
+/*
+ * Whether @pid has exec'd `sleep` and gone to sleep in it: by then ld.so has
+ * mapped all of libc in the new mm (before exec, the fork copy already
+ * shows libc, so /proc/PID/maps alone cannot tell).
+ */
+static int asleep_in_sleep(pid_t pid)
+{
+	char path[64], *s, *p;
+	int r = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	s = rs_read_file(path);
+	if (s && (p = strrchr(s, ')')) && p[1] == ' ')
+		r = !strncmp(strchr(s, '('), "(sleep)", 7) && p[2] == 'S';
+	free(s);
+	return r;
+}
+
+/*
+ * Starts a `sleep` process pinned to @set (or unpinned) and waits until it
+ * is asleep in it: its VMAs were created by exec and ld.so on that CPU set.
+ */
+static pid_t spawn_sleeper(const cpu_set_t *set)
+{
+	pid_t pid = fork();
+	int i;
+
+	if (pid == 0) {
+		if (set && sched_setaffinity(0, sizeof(*set), set))
+			_exit(2);
+		execl("/bin/sleep", "sleep", "120", (char *)NULL);
+		_exit(3);
+	}
+	for (i = 0; pid > 0 && i < 1200 && !asleep_in_sleep(pid); i++)
+		usleep(50 * 1000);
+	return pid;
+}
+
+static void kill_all(pid_t *pids, int n)
+{
+	int i, st;
+
+	for (i = 0; i < n; i++) {
+		if (pids[i] > 0) {
+			kill(pids[i], SIGKILL);
+			waitpid(pids[i], &st, 0);
+		}
+	}
+}
+
+/* Runs selftests' execl_storm next to this program; returns its loops. */
+static long run_storm(int secs)
+{
+	char exe[4096], cmd[4300], out[512];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	long loops = -1;
+	FILE *f;
+	char *slash, *l;
+
+	if (n <= 0)
+		return -1;
+	exe[n] = 0;
+	slash = strrchr(exe, '/');
+	*slash = 0;
+	snprintf(cmd, sizeof(cmd), "%s/execl_storm -d %d -p cpu", exe, secs);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	if (fgets(out, sizeof(out), f) && (l = strstr(out, " loops=")))
+		loops = strtol(l + 7, NULL, 10);
+	pclose(f);
+	return loops;
+}
+
+static int verify(const char *what, char **result)
+{
+	int ret = rs_write_str(RS_DEBUGFS "/verify", what);
+
+	*result = rs_read_file(RS_DEBUGFS "/verify");
+	return ret;
+}
+
+/*
+ * After an execl storm and quiescence the shadow is exact: `verify all` is
+ * OK, and the shadow's VMA counts of libc and ld.so equal the number of
+ * their VMAs in /proc/ * /maps (and the real tree's).
+ */
+TEST_F(module, shadow_exact_after_storm)
+{
+	const char *libs[] = { LIBC, LDSO };
+	struct rs_file_row row;
+	char *res = NULL;
+	unsigned int i;
+
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, verify("all", &res));
+	ASSERT_NE(NULL, res);
+	EXPECT_EQ(0, strncmp(res, "OK", 2)) TH_LOG("verify after load: %s", res);
+	free(res);
+
+	ASSERT_LT(0, run_storm(3));
+	usleep(200 * 1000);
+	ASSERT_EQ(0, verify("all", &res));
+	EXPECT_EQ(0, strncmp(res, "OK", 2)) TH_LOG("verify after storm: %s", res);
+	free(res);
+
+	for (i = 0; i < 2; i++) {
+		long maps = rs_proc_maps_count(libs[i]);
+
+		ASSERT_EQ(0, rs_file_row(libs[i], &row)) TH_LOG("%s not in files", libs[i]);
+		TH_LOG("%s: /proc maps %ld, real %lld, shadow %lld", libs[i], maps, row.real,
+		       row.shadow);
+		EXPECT_LT(0, maps);
+		EXPECT_EQ(maps, row.shadow);
+		EXPECT_EQ(row.real, row.shadow);
+		EXPECT_EQ(0, row.degraded);
+		ASSERT_EQ(0, verify(libs[i], &res));
+		EXPECT_EQ(0, strncmp(res, "OK 1", 4)) TH_LOG("verify %s: %s", libs[i], res);
+		free(res);
+	}
+}
+
+/*
+ * `node`: with everything pinned to node 0, every libc VMA is in tree 0;
+ * VMAs created on node 1 go to tree 1.
+ */
+TEST_F(module, policy_node_places_by_node)
+{
+	cpu_set_t n0, n1, all;
+	struct rs_file_row row;
+	pid_t kids[8] = { 0 };
+	int i, nodes = nr_cpu_nodes();
+
+	if (nodes < 2)
+		SKIP(return, "needs 2 NUMA nodes with CPUs, have %d", nodes);
+	ASSERT_EQ(0, node_mask(0, &n0));
+	ASSERT_EQ(0, node_mask(1, &n1));
+	ASSERT_EQ(0, sched_getaffinity(0, sizeof(all), &all));
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(n0), &n0));
+	ASSERT_EQ(0, rs_load(""));
+	/* Rebuild under node: seeding runs here, on node 0. */
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/policy", "node nodes"));
+	for (i = 0; i < 4; i++)
+		kids[i] = spawn_sleeper(&n0);
+	ASSERT_EQ(0, rs_file_row(LIBC, &row));
+	EXPECT_EQ(nodes, row.trees);
+	EXPECT_EQ(row.shadow, row.per_tree[0]) TH_LOG("node-0 VMAs outside tree 0");
+	EXPECT_EQ(0, row.per_tree[1]);
+
+	for (i = 4; i < 8; i++)
+		kids[i] = spawn_sleeper(&n1);
+	ASSERT_EQ(0, rs_file_row(LIBC, &row));
+	TH_LOG("libc per tree after node-1 sleepers: %lld %lld", row.per_tree[0], row.per_tree[1]);
+	/* Each sleeper maps libc at least 4 times (r, r-x, r, rw). */
+	EXPECT_LE(4 * 4, row.per_tree[1]);
+	EXPECT_EQ(row.real, row.shadow);
+	kill_all(kids, 8);
+	sched_setaffinity(0, sizeof(all), &all);
+}
+
+/*
+ * `smallest` on 4 trees: placing each new VMA in the least populated tree
+ * keeps an insert-only sequence within 1 (seeding is insert-only). Sleepers
+ * started one at a time, each waited for, add VMAs while no transient fork
+ * copy is in flight, so the bound stays 1; the slack of 5 covers one fork
+ * copy of a process's libc VMAs racing with a placement.
+ */
+TEST_F(module, policy_smallest_balances)
+{
+	struct rs_file_row row;
+	pid_t kids[6] = { 0 };
+	int i;
+
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/policy", "smallest 4"));
+	ASSERT_EQ(0, rs_file_row(LIBC, &row));
+	EXPECT_EQ(4, row.trees);
+	EXPECT_GE(1, row.max - row.min) TH_LOG("after seeding: max %lld min %lld", row.max, row.min);
+	for (i = 0; i < 6; i++)
+		kids[i] = spawn_sleeper(NULL);
+	ASSERT_EQ(0, rs_file_row(LIBC, &row));
+	TH_LOG("libc: %lld VMAs, max %lld min %lld", row.shadow, row.max, row.min);
+	EXPECT_GE(1 + 5, row.max - row.min);
+	EXPECT_EQ(row.real, row.shadow);
+	kill_all(kids, 6);
+}
+
+/* `single`: one tree holding everything. */
+TEST_F(module, policy_single_one_tree)
+{
+	struct rs_file_row row;
+	char *pol;
+
+	ASSERT_EQ(0, rs_load("nr_trees=8"));
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/policy", "single"));
+	pol = rs_read_file(RS_DEBUGFS "/policy");
+	ASSERT_NE(NULL, pol);
+	EXPECT_NE(NULL, strstr(pol, "\nsingle 8 1\n")) TH_LOG("policy: %s", pol);
+	free(pol);
+	ASSERT_EQ(0, rs_file_row(LIBC, &row));
+	EXPECT_EQ(1, row.trees);
+	EXPECT_EQ(row.shadow, row.per_tree[0]);
+}
+
+/* `hash` on 4 trees spreads libc's VMAs over every tree. */
+TEST_F(module, policy_hash_spreads)
+{
+	struct rs_file_row row;
+	pid_t kids[8] = { 0 };
+	int i;
+
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/policy", "hash 4"));
+	for (i = 0; i < 8; i++)
+		kids[i] = spawn_sleeper(NULL);
+	ASSERT_EQ(0, rs_file_row(LIBC, &row));
+	TH_LOG("libc: %lld VMAs: %lld %lld %lld %lld", row.shadow, row.per_tree[0],
+	       row.per_tree[1], row.per_tree[2], row.per_tree[3]);
+	/* >= 40 VMAs: an empty tree by chance has probability (3/4)^40 < 1e-5. */
+	ASSERT_LE(40, row.shadow);
+	for (i = 0; i < 4; i++)
+		EXPECT_LT(0, row.per_tree[i]);
+	kill_all(kids, 8);
+}
+
+/* Bad writes fail with EINVAL and change nothing, also when concurrent. */
+TEST_F(module, bad_writes_rejected)
+{
+	static const char *bad[] = { "bogus", "node 0", "node 1025", "node nodes x", "Node",
+				     "hash -1", "hash +3", " ", "\n", "cpu 4294967297",
+				     "smallest\xff" };
+	char *before, *after, *big, *res = NULL;
+	unsigned int i;
+	pid_t kids[4];
+	int st;
+
+	ASSERT_EQ(0, rs_load(""));
+	before = rs_read_file(RS_DEBUGFS "/policy");
+	ASSERT_NE(NULL, before);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		EXPECT_EQ(-EINVAL, rs_write_str(RS_DEBUGFS "/policy", bad[i])) TH_LOG("bad write #%u", i);
+	big = malloc(1 << 20);
+	ASSERT_NE(NULL, big);
+	memset(big, 'a', 1 << 20);
+	EXPECT_EQ(-EINVAL, rs_write(RS_DEBUGFS "/policy", big, 1 << 20));
+	EXPECT_EQ(-EINVAL, rs_write(RS_DEBUGFS "/verify", big, 1 << 20));
+	free(big);
+	EXPECT_EQ(-EINVAL, rs_write_str(RS_DEBUGFS "/verify", "relative/path"));
+	EXPECT_EQ(-ENOENT, rs_write_str(RS_DEBUGFS "/verify", "/no/such/file"));
+	after = rs_read_file(RS_DEBUGFS "/policy");
+	ASSERT_NE(NULL, after);
+	EXPECT_STREQ(before, after);
+	free(after);
+
+	/* Concurrent writers, good and bad: bad ones always fail, good ones win. */
+	for (i = 0; i < 4; i++) {
+		kids[i] = fork();
+		ASSERT_LE(0, kids[i]);
+		if (kids[i] == 0) {
+			int j, fails = 0;
+
+			for (j = 0; j < 10; j++) {
+				if (rs_write_str(RS_DEBUGFS "/policy", i & 1 ? "hash 3" : "cpu 2"))
+					fails++;
+				if (rs_write_str(RS_DEBUGFS "/policy", "garbage 7") != -EINVAL)
+					fails++;
+			}
+			_exit(fails);
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(kids[i], waitpid(kids[i], &st, 0));
+		EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	after = rs_read_file(RS_DEBUGFS "/policy");
+	ASSERT_NE(NULL, after);
+	EXPECT_TRUE(strstr(after, "\nhash 3 3\n") || strstr(after, "\ncpu 2 2\n")) TH_LOG("%s", after);
+	free(after);
+	free(before);
+	ASSERT_EQ(0, verify("all", &res));
+	EXPECT_EQ(0, strncmp(res, "OK", 2)) TH_LOG("verify: %s", res);
+	free(res);
 }
 
 TEST_HARNESS_MAIN

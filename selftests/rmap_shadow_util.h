@@ -6,6 +6,7 @@
 #ifndef RMAP_SHADOW_UTIL_H
 #define RMAP_SHADOW_UTIL_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -212,6 +213,100 @@ static inline int rs_kmsg_count(int fd, const char *needle)
 	}
 	close(fd);
 	return count;
+}
+
+/* Writes @s to a debugfs file in one write(); returns 0 or -errno. */
+static inline int rs_write(const char *path, const char *s, size_t len)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+	int e;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, len);
+	e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+static inline int rs_write_str(const char *path, const char *s)
+{
+	return rs_write(path, s, strlen(s));
+}
+
+#define RS_MAX_TREES 1024
+
+/* One row of the `files` table. */
+struct rs_file_row {
+	long long real, shadow;
+	int trees, degraded;
+	long long max, min;
+	long long per_tree[RS_MAX_TREES];
+};
+
+/* Finds @path in `files`; 0 if found. */
+static inline int rs_file_row(const char *path, struct rs_file_row *row)
+{
+	char *text = rs_read_file(RS_DEBUGFS "/files"), *line, *save = NULL;
+	int found = -1;
+
+	if (!text)
+		return -1;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[4096], list[16384], *p;
+		int i = 0;
+
+		if (sscanf(line, "%4095s %lld %lld %d %lld %lld %d %16383s", name, &row->real,
+			   &row->shadow, &row->trees, &row->max, &row->min, &row->degraded,
+			   list) != 8 || strcmp(name, path))
+			continue;
+		for (p = list; *p && i < RS_MAX_TREES; i++) {
+			row->per_tree[i] = strtoll(p, &p, 10);
+			if (*p == ',')
+				p++;
+		}
+		found = i == row->trees ? 0 : -1;
+		break;
+	}
+	free(text);
+	return found;
+}
+
+/*
+ * Number of lines of /proc/PID/maps, over every process, naming @path.
+ * Read in-process: a helper process would map libc itself.
+ */
+static inline long rs_proc_maps_count(const char *path)
+{
+	size_t plen = strlen(path);
+	struct dirent *d;
+	long n = 0;
+	DIR *dir = opendir("/proc");
+
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir))) {
+		char file[300], *text, *line, *save = NULL;
+
+		if (d->d_name[0] < '0' || d->d_name[0] > '9')
+			continue;
+		snprintf(file, sizeof(file), "/proc/%s/maps", d->d_name);
+		text = rs_read_file(file);
+		if (!text)
+			continue;
+		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			size_t l = strlen(line);
+
+			if (l > plen && !strcmp(line + l - plen, path) && line[l - plen - 1] == ' ')
+				n++;
+		}
+		free(text);
+	}
+	closedir(dir);
+	return n;
 }
 
 #endif /* RMAP_SHADOW_UTIL_H */

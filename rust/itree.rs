@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! An augmented interval tree over an index arena.
+//!
+//! The shadow of one sibling i_mmap tree: like the kernel's vma interval tree
+//! (`mm/interval_tree.c`), it orders intervals `[start, last]` (page offsets)
+//! by start and keeps in every node the largest `last` of its subtree, so an
+//! overlap query skips every subtree that cannot match. Balancing is a treap
+//! (random priorities) instead of red-black colouring, which keeps the code
+//! small; expected depth is O(log n).
+//!
+//! Pure Rust with no kernel dependency: the same file is built into the
+//! module and into the host-side unit tests (`tests/host/`). Storage comes
+//! from an [`Arena`], so the module can place a tree's nodes on its NUMA node.
+
+/// The index of no node.
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// An allocation failure of an [`Arena`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ArenaFull;
+
+/// One interval in the tree.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Node {
+    /// First page offset covered.
+    pub(crate) start: u64,
+    /// Last page offset covered (inclusive).
+    pub(crate) last: u64,
+    /// Identity of the interval (the VMA's address); ties on `start` are
+    /// ordered by it.
+    pub(crate) key: usize,
+    left: u32,
+    right: u32,
+    prio: u32,
+    subtree_last: u64,
+}
+
+/// Growable storage for [`Node`]s, indexed from 0.
+pub(crate) trait Arena {
+    /// Number of slots ever pushed.
+    fn len(&self) -> usize;
+    /// The node in slot `i` (`i < len()`).
+    fn get(&self, i: u32) -> &Node;
+    /// The node in slot `i` (`i < len()`), mutable.
+    fn get_mut(&mut self, i: u32) -> &mut Node;
+    /// Appends a node; fails without side effect when out of memory.
+    fn push(&mut self, n: Node) -> Result<(), ArenaFull>;
+}
+
+/// Why [`ITree::check`] found the tree broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Broken {
+    /// In-order keys are not increasing.
+    Order,
+    /// A child has a higher priority than its parent.
+    Heap,
+    /// A node's `subtree_last` is not the maximum of its subtree.
+    Augment,
+    /// The number of reachable nodes differs from `len()`.
+    Count,
+}
+
+/// An interval tree storing its nodes in `A`.
+pub(crate) struct ITree<A: Arena> {
+    arena: A,
+    root: u32,
+    free: u32,
+    len: usize,
+    rng: u32,
+}
+
+impl<A: Arena> ITree<A> {
+    /// An empty tree over `arena` (which should be empty).
+    pub(crate) fn new(arena: A, seed: u32) -> Self {
+        Self {
+            arena,
+            root: NIL,
+            free: NIL,
+            len: 0,
+            rng: seed | 1,
+        }
+    }
+
+    /// Number of intervals.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The arena.
+    pub(crate) fn arena(&self) -> &A {
+        &self.arena
+    }
+
+    fn next_prio(&mut self) -> u32 {
+        // xorshift32
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng = x;
+        x
+    }
+
+    fn n(&self, i: u32) -> &Node {
+        self.arena.get(i)
+    }
+
+    fn sub_last(&self, i: u32) -> u64 {
+        if i == NIL {
+            0
+        } else {
+            self.n(i).subtree_last
+        }
+    }
+
+    fn fix(&mut self, i: u32) {
+        let (l, r) = (self.n(i).left, self.n(i).right);
+        let m = self.n(i).last.max(self.sub_last(l)).max(self.sub_last(r));
+        self.arena.get_mut(i).subtree_last = m;
+    }
+
+    fn less(a: (u64, usize), b: (u64, usize)) -> bool {
+        a < b
+    }
+
+    /// Splits `t` into (keys < k, keys >= k), or (keys <= k, keys > k) when
+    /// `inclusive`.
+    fn split(&mut self, t: u32, k: (u64, usize), inclusive: bool) -> (u32, u32) {
+        if t == NIL {
+            return (NIL, NIL);
+        }
+        let tk = (self.n(t).start, self.n(t).key);
+        let goes_left = if inclusive {
+            !Self::less(k, tk)
+        } else {
+            Self::less(tk, k)
+        };
+        if goes_left {
+            let (a, b) = self.split(self.n(t).right, k, inclusive);
+            self.arena.get_mut(t).right = a;
+            self.fix(t);
+            (t, b)
+        } else {
+            let (a, b) = self.split(self.n(t).left, k, inclusive);
+            self.arena.get_mut(t).left = b;
+            self.fix(t);
+            (a, t)
+        }
+    }
+
+    /// Merges `a` and `b`, every key of `a` below every key of `b`.
+    fn merge(&mut self, a: u32, b: u32) -> u32 {
+        if a == NIL {
+            return b;
+        }
+        if b == NIL {
+            return a;
+        }
+        if self.n(a).prio >= self.n(b).prio {
+            let r = self.merge(self.n(a).right, b);
+            self.arena.get_mut(a).right = r;
+            self.fix(a);
+            a
+        } else {
+            let l = self.merge(a, self.n(b).left);
+            self.arena.get_mut(b).left = l;
+            self.fix(b);
+            b
+        }
+    }
+
+    /// Inserts `[start, last]` with identity `key`. The caller keeps keys
+    /// unique; on allocation failure the tree is unchanged.
+    pub(crate) fn insert(&mut self, start: u64, last: u64, key: usize) -> Result<(), ArenaFull> {
+        let prio = self.next_prio();
+        let node = Node {
+            start,
+            last,
+            key,
+            left: NIL,
+            right: NIL,
+            prio,
+            subtree_last: last,
+        };
+        let idx = if self.free != NIL {
+            let i = self.free;
+            self.free = self.n(i).left;
+            *self.arena.get_mut(i) = node;
+            i
+        } else {
+            let i = self.arena.len();
+            if i >= NIL as usize {
+                return Err(ArenaFull);
+            }
+            self.arena.push(node)?;
+            i as u32
+        };
+        let (a, b) = self.split(self.root, (start, key), false);
+        let a = self.merge(a, idx);
+        self.root = self.merge(a, b);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Removes the interval starting at `start` with identity `key`; returns
+    /// whether it was there.
+    pub(crate) fn remove(&mut self, start: u64, key: usize) -> bool {
+        let (a, rest) = self.split(self.root, (start, key), false);
+        let (m, b) = self.split(rest, (start, key), true);
+        let found = m != NIL;
+        if found {
+            // `m` holds exactly one node: keys are unique.
+            let node = self.arena.get_mut(m);
+            node.left = self.free;
+            node.right = NIL;
+            self.free = m;
+            self.len -= 1;
+        }
+        self.root = self.merge(a, b);
+        found
+    }
+
+    /// Calls `f` on every interval overlapping `[qs, ql]`, in start order.
+    pub(crate) fn query(&self, qs: u64, ql: u64, f: &mut dyn FnMut(&Node)) {
+        self.query_from(self.root, qs, ql, f);
+    }
+
+    fn query_from(&self, t: u32, qs: u64, ql: u64, f: &mut dyn FnMut(&Node)) {
+        if t == NIL || self.n(t).subtree_last < qs {
+            return;
+        }
+        let n = *self.n(t);
+        self.query_from(n.left, qs, ql, f);
+        if n.start <= ql {
+            if n.last >= qs {
+                f(&n);
+            }
+            self.query_from(n.right, qs, ql, f);
+        }
+    }
+
+    /// Checks every invariant (order, heap, augmentation, count).
+    pub(crate) fn check(&self) -> Result<(), Broken> {
+        let mut count = 0usize;
+        let mut prev: Option<(u64, usize)> = None;
+        self.check_from(self.root, u32::MAX, &mut count, &mut prev)?;
+        if count != self.len {
+            return Err(Broken::Count);
+        }
+        Ok(())
+    }
+
+    fn check_from(
+        &self,
+        t: u32,
+        parent_prio: u32,
+        count: &mut usize,
+        prev: &mut Option<(u64, usize)>,
+    ) -> Result<u64, Broken> {
+        if t == NIL {
+            return Ok(0);
+        }
+        let n = *self.n(t);
+        if n.prio > parent_prio {
+            return Err(Broken::Heap);
+        }
+        let lm = self.check_from(n.left, n.prio, count, prev)?;
+        let k = (n.start, n.key);
+        if let Some(p) = *prev {
+            if !Self::less(p, k) {
+                return Err(Broken::Order);
+            }
+        }
+        *prev = Some(k);
+        *count += 1;
+        let rm = self.check_from(n.right, n.prio, count, prev)?;
+        let m = n.last.max(lm).max(rm);
+        if m != n.subtree_last {
+            return Err(Broken::Augment);
+        }
+        Ok(m)
+    }
+}

@@ -1,0 +1,622 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The shadow split i_mmap: per file, N sibling interval trees beside the
+//! real `mapping->i_mmap`, fed by the file-rmap taps.
+//!
+//! Every file VMA the real kernel links into a file's i_mmap tree is linked
+//! into one sibling tree of that file's shadow, chosen once by the policy
+//! when the shadow first sees the VMA (the patch's `vma->tree_idx`, kept in a
+//! per-VMA record). A fork child goes to its parent's tree
+//! (`insert_after`), the remove/re-insert pairs of `vma_prepare()` /
+//! `vma_complete()` keep the tree, and the record goes when the VMA is freed.
+//!
+//! All shadow state sits behind one spinlock ([`Shared::shadow`]), taken in
+//! the taps (atomic context, inside the real `i_mmap_rwsem` held for write),
+//! in the seeding walk (inside `mmap_read_lock`) and by debugfs (inside
+//! `i_mmap_rwsem` held for read, when verifying). The lock order is always
+//! real kernel locks first, then this one. Allocations under it never sleep;
+//! a failure is a counted drop that marks the file degraded.
+
+use crate::{
+    itree::{Arena, ArenaFull, ITree, Node},
+    policy::{Policy, TreeCount},
+    sys, Shared,
+};
+use core::{alloc::Layout, ptr::NonNull};
+use kernel::{
+    alloc::{allocator::Kmalloc, Allocator, NumaNode},
+    bindings,
+    prelude::*,
+    rbtree::RBTree,
+};
+
+/// Flags of every allocation made under the shadow lock.
+const ATOMIC: kernel::alloc::Flags = kernel::alloc::flags::GFP_ATOMIC;
+
+/// Node storage of one sibling tree, allocated on that tree's NUMA node.
+///
+/// # Invariants
+///
+/// `ptr` is `NonNull::dangling()` with `cap == 0`, or a `Kmalloc` allocation
+/// of `Layout::array::<Node>(cap)` whose first `len` slots are initialised.
+pub(crate) struct NodeArena {
+    ptr: NonNull<Node>,
+    len: usize,
+    cap: usize,
+    nid: NumaNode,
+}
+
+// SAFETY: `NodeArena` owns its allocation; `Node` is plain data.
+unsafe impl Send for NodeArena {}
+
+impl NodeArena {
+    /// An empty arena whose memory will come from node `nid`.
+    fn new(nid: NumaNode) -> Self {
+        Self {
+            ptr: NonNull::dangling(),
+            len: 0,
+            cap: 0,
+            nid,
+        }
+    }
+
+    /// Bytes allocated.
+    fn bytes(&self) -> usize {
+        self.cap * core::mem::size_of::<Node>()
+    }
+}
+
+impl Arena for NodeArena {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, i: u32) -> &Node {
+        assert!((i as usize) < self.len);
+        // SAFETY: `i < len`, so the slot is initialised (type invariant).
+        unsafe { &*self.ptr.as_ptr().add(i as usize) }
+    }
+
+    fn get_mut(&mut self, i: u32) -> &mut Node {
+        assert!((i as usize) < self.len);
+        // SAFETY: `i < len`, so the slot is initialised (type invariant), and
+        // `&mut self` makes the reference unique.
+        unsafe { &mut *self.ptr.as_ptr().add(i as usize) }
+    }
+
+    fn push(&mut self, n: Node) -> Result<(), ArenaFull> {
+        if self.len == self.cap {
+            let new_cap = (self.cap * 2).max(16);
+            let layout = Layout::array::<Node>(new_cap).map_err(|_| ArenaFull)?;
+            let old = Layout::array::<Node>(self.cap).map_err(|_| ArenaFull)?;
+            let old_ptr = (self.cap != 0).then(|| self.ptr.cast::<u8>());
+            // SAFETY: `old_ptr` is `None` or our allocation of layout `old`
+            // (type invariant); `Kmalloc` keeps the first `len` slots.
+            let p = unsafe { Kmalloc::realloc(old_ptr, layout, old, ATOMIC, self.nid) }
+                .map_err(|_| ArenaFull)?;
+            self.ptr = p.cast::<Node>();
+            self.cap = new_cap;
+        }
+        // SAFETY: `len < cap`: the slot is inside the allocation.
+        unsafe { self.ptr.as_ptr().add(self.len).write(n) };
+        self.len += 1;
+        Ok(())
+    }
+}
+
+impl Drop for NodeArena {
+    fn drop(&mut self) {
+        if self.cap != 0 {
+            if let Ok(layout) = Layout::array::<Node>(self.cap) {
+                // SAFETY: `ptr` is our allocation of this layout (type
+                // invariant); `Node` needs no drop.
+                unsafe { Kmalloc::free(self.ptr.cast(), layout) };
+            }
+        }
+    }
+}
+
+/// One sibling tree of a file.
+pub(crate) struct Tree {
+    /// The intervals.
+    pub(crate) itree: ITree<NodeArena>,
+    /// Links since creation (monotonic, for the `files` table).
+    pub(crate) inserts: u64,
+}
+
+/// A counted reference to a `struct file`, dropped with `fput()`.
+///
+/// # Invariants
+///
+/// `0` holds one reference to a live `struct file`.
+pub(crate) struct FileRef(NonNull<bindings::file>);
+
+// SAFETY: a file reference may be dropped from any task and context.
+unsafe impl Send for FileRef {}
+
+impl FileRef {
+    /// Takes a reference on `file`.
+    ///
+    /// # Safety
+    ///
+    /// `file` must be a live file (its refcount above zero) for the call.
+    unsafe fn get(file: NonNull<bindings::file>) -> Self {
+        // SAFETY: `file` is live, per the caller.
+        unsafe { bindings::get_file(file.as_ptr()) };
+        Self(file)
+    }
+
+    /// A new reference to the same file.
+    pub(crate) fn clone_ref(&self) -> Self {
+        // SAFETY: `self` holds a reference, so the file is live.
+        unsafe { Self::get(self.0) }
+    }
+
+    /// The raw file.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::file {
+        self.0.as_ptr()
+    }
+
+    /// The file's `address_space`.
+    pub(crate) fn mapping(&self) -> *mut bindings::address_space {
+        // SAFETY: the file is live (type invariant); `f_mapping` is set at open.
+        unsafe { (*self.0.as_ptr()).f_mapping }
+    }
+}
+
+impl Drop for FileRef {
+    fn drop(&mut self) {
+        // SAFETY: we hold one reference (type invariant). `fput()` may be
+        // called in any context; the final put is deferred by the kernel.
+        unsafe { bindings::fput(self.0.as_ptr()) };
+    }
+}
+
+/// The shadow of one file's i_mmap.
+pub(crate) struct FileShadow {
+    /// Keeps the file, its inode and its `address_space` alive while the
+    /// shadow refers to them.
+    pub(crate) file: FileRef,
+    /// The sibling trees.
+    pub(crate) trees: KVec<Tree>,
+    /// VMAs linked, over all trees.
+    pub(crate) total: u64,
+    /// Set when an event for this file was dropped: the shadow is no longer
+    /// exact, and `verify` says so.
+    pub(crate) degraded: bool,
+}
+
+/// The shadow's per-VMA record: the patch's `vma->tree_idx`, and what is
+/// needed to find the VMA in its tree.
+#[derive(Clone, Copy)]
+struct VmaRec {
+    mapping: usize,
+    tree: u32,
+    /// Linked in the shadow now (between a remove and its re-insert, not).
+    linked: bool,
+    /// The start page offset the VMA was linked with.
+    start: u64,
+}
+
+/// Event and drop counters, under the lock.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Stats {
+    /// Shadow links made.
+    pub(crate) linked: u64,
+    /// Shadow unlinks made.
+    pub(crate) unlinked: u64,
+    /// Links of a VMA already linked (seeding met a tap).
+    pub(crate) dup_links: u64,
+    /// Removes of a VMA the shadow never linked (linked before load and
+    /// not seen by seeding).
+    pub(crate) unknown_removes: u64,
+    /// Records dropped at VMA free.
+    pub(crate) freed: u64,
+    /// Allocation failures (each a dropped event).
+    pub(crate) alloc_failures: u64,
+    /// VMAs not shadowed because `max_files` files are shadowed.
+    pub(crate) file_limit_drops: u64,
+    /// VMAs seeded at load or policy change.
+    pub(crate) seeded: u64,
+    /// Rebuilds (policy changes).
+    pub(crate) rebuilds: u64,
+    /// Placements by the policy.
+    pub(crate) placed_policy: u64,
+    /// Placements next to the parent VMA (fork).
+    pub(crate) placed_parent: u64,
+    /// Re-inserts keeping the VMA's tree.
+    pub(crate) placed_record: u64,
+}
+
+/// Everything behind [`Shared::shadow`].
+pub(crate) struct ShadowState {
+    /// The policy new VMAs are placed by.
+    pub(crate) policy: Policy,
+    /// How the tree count was asked for.
+    pub(crate) tree_count: TreeCount,
+    /// Trees per file (resolved).
+    pub(crate) ntrees: u32,
+    /// Most files shadowed at once.
+    pub(crate) max_files: u32,
+    /// Shadowed files by `address_space` address.
+    pub(crate) files: RBTree<usize, KBox<FileShadow>>,
+    vmas: RBTree<usize, VmaRec>,
+    /// Counters.
+    pub(crate) stats: Stats,
+    seed: u32,
+}
+
+/// What a tap saw: a file VMA and the numbers the shadow needs of it.
+pub(crate) struct VmaView {
+    vma: usize,
+    file: NonNull<bindings::file>,
+    mapping: usize,
+    start: u64,
+    last: u64,
+}
+
+impl VmaView {
+    /// The first page offset the VMA maps.
+    pub(crate) fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// The last page offset the VMA maps.
+    pub(crate) fn last(&self) -> u64 {
+        self.last
+    }
+
+    /// Uses `mapping` (the probed function's argument) as the VMA's file
+    /// mapping.
+    pub(crate) fn with_mapping(mut self, mapping: usize) -> Self {
+        self.mapping = mapping;
+        self
+    }
+
+    /// Reads `vma`.
+    ///
+    /// # Safety
+    ///
+    /// `vma` must be a live file VMA whose fields are stable for the call
+    /// (the caller holds the lock that serialises its changes: the real
+    /// `i_mmap_rwsem` in the taps, `mmap_read_lock` when seeding).
+    pub(crate) unsafe fn read(vma: *const bindings::vm_area_struct) -> Option<Self> {
+        // SAFETY: per the caller, `vma` is live and stable.
+        let v = unsafe { &*vma };
+        let file = NonNull::new(v.vm_file)?;
+        // SAFETY: `vm_start`/`vm_end` live in a union with the RCU free
+        // pointer, which is only used once the VMA is freed.
+        let (s, e) = unsafe {
+            (
+                v.__bindgen_anon_1.__bindgen_anon_1.vm_start,
+                v.__bindgen_anon_1.__bindgen_anon_1.vm_end,
+            )
+        };
+        let pages = ((e - s) >> bindings::PAGE_SHIFT) as u64;
+        // SAFETY: a file VMA's file is live while the VMA is.
+        let mapping = unsafe { (*file.as_ptr()).f_mapping } as usize;
+        Some(Self {
+            vma: vma as usize,
+            file,
+            mapping,
+            start: v.vm_pgoff as u64,
+            last: v.vm_pgoff as u64 + pages.max(1) - 1,
+        })
+    }
+}
+
+impl ShadowState {
+    /// An empty shadow.
+    pub(crate) fn new(policy: Policy, tree_count: TreeCount, max_files: u32) -> Self {
+        let ntrees = if policy == Policy::Single {
+            1
+        } else {
+            tree_count.resolve(crate::nr_node_ids(), kernel::cpu::nr_cpu_ids())
+        };
+        Self {
+            policy,
+            tree_count,
+            ntrees,
+            max_files,
+            files: RBTree::new(),
+            vmas: RBTree::new(),
+            stats: Stats::default(),
+            seed: 0x2545_f491,
+        }
+    }
+
+    /// Number of VMA records (linked or between remove and re-insert).
+    pub(crate) fn nr_vma_records(&self) -> usize {
+        self.vmas.iter().count()
+    }
+
+    /// Creates the shadow of the file of `v`, taking a file reference.
+    fn new_file(&mut self, v: &VmaView) -> Result<KBox<FileShadow>, ArenaFull> {
+        let mut trees = KVec::with_capacity(self.ntrees as usize, ATOMIC).map_err(|_| ArenaFull)?;
+        let nr_nodes = crate::nr_node_ids().max(1);
+        for i in 0..self.ntrees {
+            self.seed = self.seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            // The patch allocates tree i on node i; with more trees than
+            // nodes (cpus32, fixed counts) they wrap around the nodes.
+            let nid = NumaNode::new((i % nr_nodes) as i32).unwrap_or(NumaNode::NO_NODE);
+            trees
+                .push(
+                    Tree {
+                        itree: ITree::new(NodeArena::new(nid), self.seed),
+                        inserts: 0,
+                    },
+                    ATOMIC,
+                )
+                .map_err(|_| ArenaFull)?;
+        }
+        // SAFETY: `v.file` is the file of a live VMA.
+        let file = unsafe { FileRef::get(v.file) };
+        KBox::new(
+            FileShadow {
+                file,
+                trees,
+                total: 0,
+                degraded: false,
+            },
+            ATOMIC,
+        )
+        .map_err(|_| ArenaFull)
+    }
+
+    /// The real kernel linked `v` (`prev`: the VMA it was linked after).
+    pub(crate) fn link(&mut self, v: &VmaView, prev: Option<usize>, cpu: u32, node: u32) {
+        // Where the VMA goes: its record's tree if it has one (re-insert
+        // after vma_prepare()), else its parent's (fork), else the policy's.
+        let rec = self.vmas.get(&v.vma).copied();
+        if let Some(r) = rec {
+            if r.linked {
+                self.stats.dup_links += 1;
+                return;
+            }
+        }
+        if self.files.get(&v.mapping).is_none() {
+            if self.files.iter().count() >= self.max_files as usize {
+                self.stats.file_limit_drops += 1;
+                return;
+            }
+            match self.new_file(v) {
+                Ok(f) => {
+                    if self
+                        .files
+                        .try_create_and_insert(v.mapping, f, ATOMIC)
+                        .is_err()
+                    {
+                        self.stats.alloc_failures += 1;
+                        return;
+                    }
+                }
+                Err(_) => {
+                    self.stats.alloc_failures += 1;
+                    return;
+                }
+            }
+        }
+        let prev_tree = prev
+            .and_then(|p| self.vmas.get(&p).copied())
+            .filter(|r| r.mapping == v.mapping)
+            .map(|r| r.tree);
+        let policy = self.policy;
+        let Some(file) = self.files.get_mut(&v.mapping) else {
+            return;
+        };
+        let mut how = 0;
+        let tree = match rec.filter(|r| r.mapping == v.mapping) {
+            Some(r) => r.tree,
+            None => match prev_tree {
+                Some(t) => {
+                    how = 1;
+                    t
+                }
+                None => {
+                    how = 2;
+                    let mut counts = [0u64; 64];
+                    let n = file.trees.len().min(counts.len());
+                    for (c, t) in counts.iter_mut().zip(file.trees.iter()) {
+                        *c = t.itree.len() as u64;
+                    }
+                    if file.trees.len() > counts.len() && policy == Policy::Smallest {
+                        smallest_of(&file.trees) as u32
+                    } else {
+                        policy.choose(&counts[..n], v.vma, cpu, node) as u32
+                    }
+                }
+            },
+        };
+        let tree = tree.min(file.trees.len() as u32 - 1);
+        match how {
+            0 => self.stats.placed_record += 1,
+            1 => self.stats.placed_parent += 1,
+            _ => self.stats.placed_policy += 1,
+        }
+        if file.trees[tree as usize]
+            .itree
+            .insert(v.start, v.last, v.vma)
+            .is_err()
+        {
+            file.degraded = true;
+            self.stats.alloc_failures += 1;
+            return;
+        }
+        file.trees[tree as usize].inserts += 1;
+        file.total += 1;
+        let new = VmaRec {
+            mapping: v.mapping,
+            tree,
+            linked: true,
+            start: v.start,
+        };
+        match self.vmas.get_mut(&v.vma) {
+            Some(r) => *r = new,
+            None => {
+                if self.vmas.try_create_and_insert(v.vma, new, ATOMIC).is_err() {
+                    // Without a record the remove cannot be matched: undo.
+                    file.trees[tree as usize].itree.remove(v.start, v.vma);
+                    file.total -= 1;
+                    file.degraded = true;
+                    self.stats.alloc_failures += 1;
+                    return;
+                }
+            }
+        }
+        self.stats.linked += 1;
+    }
+
+    /// The real kernel unlinked `vma` from `mapping`'s tree.
+    pub(crate) fn unlink(&mut self, vma: usize, mapping: usize) {
+        let Some(r) = self.vmas.get_mut(&vma) else {
+            self.stats.unknown_removes += 1;
+            return;
+        };
+        if !r.linked || r.mapping != mapping {
+            self.stats.unknown_removes += 1;
+            return;
+        }
+        r.linked = false;
+        let (tree, start) = (r.tree, r.start);
+        let mut empty = false;
+        if let Some(file) = self.files.get_mut(&mapping) {
+            if file.trees[tree as usize].itree.remove(start, vma) {
+                file.total -= 1;
+            } else {
+                file.degraded = true;
+            }
+            empty = file.total == 0 && !file.degraded;
+        }
+        if empty {
+            // Dropping the last shadow reference is not the file's last
+            // reference: the VMA being unlinked still holds one.
+            drop(self.files.remove(&mapping));
+        }
+        self.stats.unlinked += 1;
+    }
+
+    /// The real kernel is freeing `vma`.
+    pub(crate) fn free(&mut self, vma: usize) {
+        if let Some(r) = self.vmas.remove(&vma) {
+            if r.linked {
+                // Freed while linked: cannot happen in the real kernel, so
+                // the shadow missed a remove.
+                if let Some(file) = self.files.get_mut(&r.mapping) {
+                    file.degraded = true;
+                }
+            }
+            self.stats.freed += 1;
+        }
+    }
+
+    /// Drops every file and record; the caller drops the returned files
+    /// outside the lock.
+    pub(crate) fn clear(&mut self) -> RBTree<usize, KBox<FileShadow>> {
+        self.vmas = RBTree::new();
+        core::mem::replace(&mut self.files, RBTree::new())
+    }
+
+    /// Whether `vma` is linked in the shadow of `mapping`, and in which tree.
+    pub(crate) fn linked_tree(&self, vma: usize, mapping: usize) -> Option<u32> {
+        self.vmas
+            .get(&vma)
+            .filter(|r| r.linked && r.mapping == mapping)
+            .map(|r| r.tree)
+    }
+
+    /// Shadow bytes: tree nodes, file shadows and VMA records (approximate
+    /// for the red-black nodes of the two maps).
+    pub(crate) fn bytes(&self) -> usize {
+        let rb = 3 * core::mem::size_of::<usize>();
+        let mut b = 0;
+        for f in self.files.values() {
+            b += core::mem::size_of::<FileShadow>() + rb + core::mem::size_of::<usize>();
+            b += f.trees.len() * core::mem::size_of::<Tree>();
+            for t in f.trees.iter() {
+                b += t.itree.arena_bytes();
+            }
+        }
+        b + self.nr_vma_records()
+            * (core::mem::size_of::<VmaRec>() + rb + core::mem::size_of::<usize>())
+    }
+}
+
+impl ITree<NodeArena> {
+    /// Bytes of node storage.
+    pub(crate) fn arena_bytes(&self) -> usize {
+        self.arena().bytes()
+    }
+}
+
+fn smallest_of(trees: &[Tree]) -> usize {
+    let mut best = 0;
+    for (i, t) in trees.iter().enumerate() {
+        if t.itree.len() < trees[best].itree.len() {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Links every file VMA of every process into the shadow (at load, and after
+/// a policy change). Each mm is walked under its `mmap_read_lock`, which
+/// keeps its VMAs from being linked or unlinked meanwhile; VMAs the taps
+/// already linked are recognised by their record and not linked twice.
+pub(crate) fn seed(shared: &Shared) -> Result {
+    const MAX_MMS: usize = 65536;
+    let mut mms: KVec<*mut bindings::mm_struct> = KVec::with_capacity(1024, GFP_KERNEL)?;
+    // The walk collects at most the capacity; grow until it fits.
+    loop {
+        let cap = mms.capacity().min(MAX_MMS);
+        // SAFETY: `mms` has room for `cap` pointers; the helper writes at
+        // most that many and returns the count.
+        let n = unsafe { sys::rs_collect_mms(mms.as_mut_ptr(), cap as i32) } as usize;
+        // SAFETY: the helper initialised the first `n` slots.
+        unsafe { mms.inc_len(n) };
+        if n < cap || cap == MAX_MMS {
+            break;
+        }
+        for &mm in mms.iter() {
+            // SAFETY: each came with a reference from `get_task_mm()`.
+            unsafe { bindings::mmput(mm) };
+        }
+        mms.clear();
+        mms.reserve(cap * 2, GFP_KERNEL)?;
+    }
+    for &mm in mms.iter() {
+        // SAFETY: we hold a reference on `mm` (`get_task_mm()`).
+        unsafe { bindings::mmap_read_lock(mm) };
+        let mut addr: usize = 0;
+        loop {
+            // SAFETY: `mm` is referenced and read-locked.
+            let vma = unsafe { bindings::find_vma(mm, addr) };
+            if vma.is_null() {
+                break;
+            }
+            // SAFETY: `vma` belongs to `mm`, which is read-locked: it cannot
+            // change, be unlinked or be freed meanwhile.
+            let (end, view) = unsafe {
+                (
+                    (*vma).__bindgen_anon_1.__bindgen_anon_1.vm_end as usize,
+                    VmaView::read(vma),
+                )
+            };
+            if let Some(v) = view {
+                let (cpu, node) = crate::cpu_node();
+                let mut s = shared.shadow.lock();
+                let before = s.stats.linked;
+                s.link(&v, None, cpu, node);
+                if s.stats.linked != before {
+                    s.stats.seeded += 1;
+                }
+            }
+            addr = end;
+        }
+        // SAFETY: locked above.
+        unsafe { bindings::mmap_read_unlock(mm) };
+        // SAFETY: the reference from `get_task_mm()`; may sleep, which is
+        // fine here (process context, no lock held).
+        unsafe { bindings::mmput(mm) };
+    }
+    Ok(())
+}

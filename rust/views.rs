@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The debugfs files of the split i_mmap shadow: `stats`, `files`, `policy`,
+//! `verify`. Formats: `Documentation/debugfs.rst`.
+
+use crate::{
+    policy::{Policy, TreeCount},
+    shadow::{self, FileRef},
+    Shared,
+};
+use core::fmt::{self, Write};
+use kernel::{
+    bindings,
+    prelude::*,
+    str::CString,
+    sync::{atomic::Relaxed, Arc},
+    uaccess::UserSliceReader,
+};
+
+/// Longest input any writable file accepts.
+const MAX_WRITE: usize = 256;
+
+/// Reads a short, trimmed, UTF-8 line written to a debugfs file; `EINVAL`
+/// for anything else (too long, not UTF-8, empty, NUL bytes).
+fn read_line(r: &mut UserSliceReader, buf: &mut [u8; MAX_WRITE]) -> Result<usize> {
+    let len = r.len();
+    if len == 0 || len > MAX_WRITE {
+        return Err(EINVAL);
+    }
+    r.read_slice(&mut buf[..len])?;
+    let (off, tlen) = {
+        let s = core::str::from_utf8(&buf[..len]).map_err(|_| EINVAL)?;
+        if s.contains('\0') {
+            return Err(EINVAL);
+        }
+        let t = s.trim();
+        if t.is_empty() {
+            return Err(EINVAL);
+        }
+        (t.as_ptr() as usize - buf.as_ptr() as usize, t.len())
+    };
+    buf.copy_within(off..off + tlen, 0);
+    Ok(tlen)
+}
+
+/// `stats`: one `counter value` row per counter, after a header.
+pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let (st, files, recs, bytes) = {
+        let s = sh.shadow.lock();
+        (
+            s.stats,
+            s.files.iter().count(),
+            s.nr_vma_records(),
+            s.bytes(),
+        )
+    };
+    writeln!(f, "counter value")?;
+    let taps = &sh.taps;
+    writeln!(
+        f,
+        "tap.mapping_rmap_tree_insert {}",
+        taps.insert.load(Relaxed)
+    )?;
+    writeln!(
+        f,
+        "tap.mapping_rmap_tree_insert_after {}",
+        taps.insert_after.load(Relaxed)
+    )?;
+    writeln!(
+        f,
+        "tap.mapping_rmap_tree_remove {}",
+        taps.remove.load(Relaxed)
+    )?;
+    writeln!(f, "tap.vm_area_free {}", taps.free.load(Relaxed))?;
+    writeln!(f, "shadow.linked {}", st.linked)?;
+    writeln!(f, "shadow.unlinked {}", st.unlinked)?;
+    writeln!(f, "shadow.seeded {}", st.seeded)?;
+    writeln!(f, "shadow.freed {}", st.freed)?;
+    writeln!(f, "shadow.dup_links {}", st.dup_links)?;
+    writeln!(f, "shadow.unknown_removes {}", st.unknown_removes)?;
+    writeln!(f, "drop.alloc_failures {}", st.alloc_failures)?;
+    writeln!(f, "drop.file_limit {}", st.file_limit_drops)?;
+    writeln!(f, "shadow.rebuilds {}", st.rebuilds)?;
+    writeln!(f, "placed.policy {}", st.placed_policy)?;
+    writeln!(f, "placed.parent {}", st.placed_parent)?;
+    writeln!(f, "placed.record {}", st.placed_record)?;
+    writeln!(f, "files {files}")?;
+    writeln!(f, "vma_records {recs}")?;
+    writeln!(f, "shadow_bytes {bytes}")?;
+    // Deferred work does not exist yet: every shadow update is made in the tap.
+    writeln!(f, "pending_deferred 0")?;
+    Ok(())
+}
+
+/// `policy`: `policy trees ntrees` header and one row.
+pub(crate) fn show_policy(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let s = sh.shadow.lock();
+    writeln!(f, "policy trees ntrees")?;
+    writeln!(f, "{} {} {}", s.policy.name(), s.tree_count, s.ntrees)
+}
+
+/// Parses `POLICY [TREES]` (TREES: `nodes`, `cpus32` or 1..=1024; default:
+/// the current tree count).
+pub(crate) fn parse_policy(s: &str, cur: TreeCount) -> Result<(Policy, TreeCount)> {
+    let mut it = s.split_ascii_whitespace();
+    let p = Policy::parse(it.next().ok_or(EINVAL)?).ok_or(EINVAL)?;
+    let t = match it.next() {
+        Some(t) => TreeCount::parse(t).ok_or(EINVAL)?,
+        None => cur,
+    };
+    if it.next().is_some() {
+        return Err(EINVAL);
+    }
+    Ok((p, t))
+}
+
+/// Writing `policy`: switch and rebuild the shadow (clear, then seed from
+/// every mm). Bad input changes nothing and fails with `EINVAL`.
+pub(crate) fn write_policy(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; MAX_WRITE];
+    let n = read_line(r, &mut buf)?;
+    let s = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
+    let _rebuild = sh.rebuild.lock();
+    let cur = sh.shadow.lock().tree_count;
+    let (policy, trees) = parse_policy(s, cur)?;
+    sh.set_policy(policy, trees)
+}
+
+/// One mismatch between the shadow and the real i_mmap of a file.
+struct Verdict(KVec<u8>);
+
+impl Write for Verdict {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0
+            .extend_from_slice(s.as_bytes(), GFP_KERNEL)
+            .map_err(|_| fmt::Error)
+    }
+}
+
+/// Collects the real i_mmap of `mapping` as (vma, start, last), under its
+/// `i_mmap_rwsem` held for read by the caller.
+///
+/// # Safety
+///
+/// `mapping` must be live and its `i_mmap_rwsem` held by the caller.
+unsafe fn real_vmas(mapping: *mut bindings::address_space) -> Result<KVec<(usize, u64, u64)>> {
+    let mut v = KVec::new();
+    // SAFETY: the tree is stable under `i_mmap_rwsem` (per the caller).
+    let mut node = unsafe { bindings::rb_first(&raw const (*mapping).i_mmap.rb_root) };
+    while !node.is_null() {
+        // SAFETY: every node of `i_mmap` is the `shared.rb` of a VMA.
+        let vma = unsafe { kernel::container_of!(node, bindings::vm_area_struct, shared.rb) };
+        // SAFETY: linked VMAs are live and stable under `i_mmap_rwsem`.
+        if let Some(view) = unsafe { shadow::VmaView::read(vma) } {
+            v.push((vma as usize, view.start(), view.last()), GFP_KERNEL)?;
+        }
+        // SAFETY: `node` is in the stable tree.
+        node = unsafe { bindings::rb_next(node) };
+    }
+    Ok(v)
+}
+
+/// Compares the shadow of `mapping` with the real tree: the VMA sets (each
+/// VMA in the tree its record names), the counts, every tree's invariants,
+/// and random interval queries. Writes the first mismatch to `out`.
+///
+/// # Safety
+///
+/// `mapping` must stay live for the call (the caller holds a file or path
+/// reference).
+unsafe fn verify_mapping(
+    sh: &Shared,
+    mapping: *mut bindings::address_space,
+    name: &str,
+    out: &mut Verdict,
+) -> Result<bool> {
+    // SAFETY: `mapping` is live; taking its rwsem for read excludes the
+    // real kernel's link/unlink (and so our taps) for this file.
+    unsafe { bindings::down_read(&raw mut (*mapping).i_mmap_rwsem) };
+    // SAFETY: locked just above.
+    let real = unsafe { real_vmas(mapping) };
+    let ok = real.map(|real| {
+        let s = sh.shadow.lock();
+        let key = mapping as usize;
+        let Some(file) = s.files.get(&key) else {
+            if real.is_empty() {
+                return true;
+            }
+            let _ = writeln!(out, "{name}: not shadowed, real has {} VMAs", real.len());
+            return false;
+        };
+        if file.degraded {
+            let _ = writeln!(out, "{name}: degraded (an event was dropped)");
+            return false;
+        }
+        if file.total != real.len() as u64 {
+            let _ = writeln!(
+                out,
+                "{name}: shadow has {} VMAs, real {}",
+                file.total,
+                real.len()
+            );
+            return false;
+        }
+        let sum: usize = file.trees.iter().map(|t| t.itree.len()).sum();
+        if sum as u64 != file.total {
+            let _ = writeln!(out, "{name}: trees hold {sum}, total says {}", file.total);
+            return false;
+        }
+        for (i, t) in file.trees.iter().enumerate() {
+            if let Err(e) = t.itree.check() {
+                let _ = writeln!(out, "{name}: tree {i} broken: {e:?}");
+                return false;
+            }
+        }
+        for &(vma, start, last) in real.iter() {
+            let Some(t) = s.linked_tree(vma, key) else {
+                let _ = writeln!(
+                    out,
+                    "{name}: VMA {vma:#x} [{start:#x},{last:#x}] not linked in the shadow"
+                );
+                return false;
+            };
+            let mut found = false;
+            file.trees[t as usize].itree.query(start, start, &mut |n| {
+                if n.key == vma && n.start == start && n.last == last {
+                    found = true;
+                }
+            });
+            if !found {
+                let _ = writeln!(
+                    out,
+                    "{name}: VMA {vma:#x} [{start:#x},{last:#x}] not in tree {t}"
+                );
+                return false;
+            }
+        }
+        // Random interval queries: the shadow's answers, over all trees,
+        // must be the real tree's.
+        for _ in 0..16 {
+            // SAFETY: no preconditions.
+            let r = u64::from(unsafe { bindings::get_random_u32() });
+            let base = if real.is_empty() {
+                0
+            } else {
+                real[(r as usize) % real.len()].1
+            };
+            let qs = base.saturating_sub(r & 7);
+            let ql = qs + ((r >> 8) & 63);
+            let want = real
+                .iter()
+                .filter(|&&(_, s0, l0)| s0 <= ql && l0 >= qs)
+                .count();
+            let mut got = 0usize;
+            for t in file.trees.iter() {
+                t.itree.query(qs, ql, &mut |_| got += 1);
+            }
+            if got != want {
+                let _ = writeln!(
+                    out,
+                    "{name}: query [{qs:#x},{ql:#x}]: shadow {got}, real {want}"
+                );
+                return false;
+            }
+        }
+        true
+    });
+    // SAFETY: taken above.
+    unsafe { bindings::up_read(&raw mut (*mapping).i_mmap_rwsem) };
+    ok
+}
+
+/// The path of a file, or `?`.
+fn file_path<'a>(file: &FileRef, buf: &'a mut [u8; 256]) -> &'a str {
+    // SAFETY: the file is live (we hold a reference); `d_path` writes into
+    // `buf` and returns a pointer into it, or an error pointer.
+    let p = unsafe {
+        bindings::d_path(
+            &raw const (*file.as_ptr()).__bindgen_anon_1.f_path,
+            buf.as_mut_ptr().cast(),
+            buf.len() as i32,
+        )
+    };
+    if p.is_null() || (p as isize) < 0 && (p as isize) >= -4095 {
+        return "?";
+    }
+    let off = p as usize - buf.as_ptr() as usize;
+    let end = buf[off..]
+        .iter()
+        .position(|&b| b == 0)
+        .map_or(buf.len(), |e| off + e);
+    core::str::from_utf8(&buf[off..end]).unwrap_or("?")
+}
+
+/// Snapshot references to every shadowed file (outside the lock, the caller
+/// may sleep on them).
+fn shadowed_files(sh: &Shared) -> Result<KVec<FileRef>> {
+    let n = sh.shadow.lock().files.iter().count();
+    let mut v = KVec::with_capacity(n + 16, GFP_KERNEL)?;
+    let s = sh.shadow.lock();
+    for f in s.files.values() {
+        if v.len() == v.capacity() {
+            break;
+        }
+        // Cannot fail: capacity checked.
+        v.push(f.file.clone_ref(), GFP_ATOMIC)?;
+    }
+    Ok(v)
+}
+
+/// Writing `verify`: `all`, or the path of a file. The result is read back.
+pub(crate) fn write_verify(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; MAX_WRITE];
+    let n = read_line(r, &mut buf)?;
+    let arg = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
+    let _serial = sh.rebuild.lock();
+    let mut out = Verdict(KVec::new());
+    let mut checked = 0u64;
+    let mut ok = true;
+    let mut name = [0u8; 256];
+    if arg == "all" {
+        for f in shadowed_files(sh)?.iter() {
+            let path = file_path(f, &mut name);
+            // SAFETY: `f` keeps the mapping alive.
+            ok = unsafe { verify_mapping(sh, f.mapping(), path, &mut out)? };
+            checked += 1;
+            if !ok {
+                break;
+            }
+        }
+    } else {
+        if !arg.starts_with('/') {
+            return Err(EINVAL);
+        }
+        let c = CString::try_from_fmt(fmt!("{arg}"))?;
+        let mut p = bindings::path::default();
+        // SAFETY: `c` is NUL-terminated; `p` receives a path reference.
+        let ret =
+            unsafe { crate::sys::kern_path(c.as_char_ptr(), crate::sys::RS_LOOKUP_FOLLOW, &mut p) };
+        if ret != 0 {
+            return Err(Error::from_errno(ret));
+        }
+        // SAFETY: `p` holds a reference on the dentry, so its inode and
+        // mapping are live until `path_put`.
+        let mapping = unsafe { (*(*p.dentry).d_inode).i_mapping };
+        // SAFETY: as above.
+        let res = unsafe { verify_mapping(sh, mapping, arg, &mut out) };
+        // SAFETY: the reference from `kern_path`.
+        unsafe { bindings::path_put(&p) };
+        ok = res?;
+        checked = 1;
+    }
+    if ok {
+        let _ = writeln!(out, "OK {checked} files");
+    }
+    let mut v = sh.verdict.lock();
+    *v = out.0;
+    Ok(())
+}
+
+/// Reading `verify`: the last result (`OK N files` or the first mismatch),
+/// or `none` before any check.
+pub(crate) fn show_verify(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let v = sh.verdict.lock();
+    if v.is_empty() {
+        return writeln!(f, "none");
+    }
+    f.write_str(core::str::from_utf8(&v).unwrap_or("?\n"))
+}
+
+/// How many rows `files` shows.
+const TOP_FILES: usize = 20;
+
+/// `files`: the files with the most shadowed VMAs.
+pub(crate) fn show_files(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    struct Row {
+        file: FileRef,
+        total: u64,
+        degraded: bool,
+        counts: KVec<u64>,
+    }
+    let mut rows: KVec<Row> = KVec::new();
+    let Ok(files) = shadowed_files(sh) else {
+        return writeln!(f, "error: out of memory");
+    };
+    for fr in files.into_iter() {
+        let key = fr.mapping() as usize;
+        let s = sh.shadow.lock();
+        let Some(fs) = s.files.get(&key) else {
+            continue;
+        };
+        let mut counts = KVec::new();
+        for t in fs.trees.iter() {
+            if counts.push(t.itree.len() as u64, GFP_ATOMIC).is_err() {
+                break;
+            }
+        }
+        let row = Row {
+            file: fr,
+            total: fs.total,
+            degraded: fs.degraded,
+            counts,
+        };
+        drop(s);
+        if rows.push(row, GFP_KERNEL).is_err() {
+            break;
+        }
+    }
+    // The TOP_FILES largest, largest first (a selection: no sort in here).
+    let mut top = [usize::MAX; TOP_FILES];
+    let mut ntop = 0;
+    for (i, row) in rows.iter().enumerate() {
+        let mut pos = ntop;
+        while pos > 0 && rows[top[pos - 1]].total < row.total {
+            pos -= 1;
+        }
+        if pos < TOP_FILES {
+            let end = ntop.min(TOP_FILES - 1);
+            top.copy_within(pos..end, pos + 1);
+            top[pos] = i;
+            ntop = (ntop + 1).min(TOP_FILES);
+        }
+    }
+    writeln!(f, "path real shadow trees max min degraded per_tree")?;
+    let mut name = [0u8; 256];
+    for row in top[..ntop].iter().map(|&i| &rows[i]) {
+        let mapping = row.file.mapping();
+        // SAFETY: the row's file reference keeps `mapping` alive.
+        let real = unsafe {
+            bindings::down_read(&raw mut (*mapping).i_mmap_rwsem);
+            let r = real_vmas(mapping).map(|v| v.len());
+            bindings::up_read(&raw mut (*mapping).i_mmap_rwsem);
+            r
+        };
+        let max = row.counts.iter().copied().max().unwrap_or(0);
+        let min = row.counts.iter().copied().min().unwrap_or(0);
+        write!(
+            f,
+            "{} {} {} {} {} {} {} ",
+            file_path(&row.file, &mut name),
+            real.map_or(-1, |r| r as i64),
+            row.total,
+            row.counts.len(),
+            max,
+            min,
+            u8::from(row.degraded)
+        )?;
+        for (i, c) in row.counts.iter().enumerate() {
+            write!(f, "{}{c}", if i == 0 { "" } else { "," })?;
+        }
+        writeln!(f)?;
+    }
+    Ok(())
+}
+
+/// Re-seeds the shadow under the current policy (used at load).
+pub(crate) fn seed(sh: &Shared) -> Result {
+    shadow::seed(sh)
+}
