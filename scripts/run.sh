@@ -26,7 +26,7 @@ kdir=$("$RS_REPO/scripts/kernel.sh" "$flavor")
 log "building rmap_shadow.ko for the $flavor kernel"
 make -s -C "$RS_REPO" KDIR="$kdir" clean >/dev/null
 make -s -C "$RS_REPO" KDIR="$kdir" >/dev/null
-rs_chroot make -s -C "$RS_REPO/selftests" KSRC="$kdir/source" all >/dev/null
+rs_chroot make -s -C "$RS_REPO/selftests" KSRC="$(readlink "$kdir/source")" all >/dev/null
 
 "$RS_REPO/scripts/vm.sh" -t 1200 "$topo" "$flavor" "
 set -e

@@ -48,7 +48,9 @@ check "host: toolchain root (trixie, pinned versions)" "$RS_REPO/scripts/toolcha
 check "host: $FLAVOR kernel builds from generated config" "$RS_REPO/scripts/kernel.sh" "$FLAVOR"
 [ "$fail" = 0 ] || finish
 kdir=$("$RS_REPO/scripts/kernel.sh" "$FLAVOR" --print-dir)
-ksrc=$kdir/source
+# Inside the root and the guests the sources are at /cache/src/... (the
+# build's own `source` link).
+ksrc=$(readlink "$kdir/source")
 
 # --- host-side checks ----------------------------------------------------------
 host_is_bookworm() {

@@ -5,8 +5,9 @@
 #
 # Boot the FLAVOR (perf|debug) test kernel with virtme-ng in TOPOLOGY and run
 # CMD inside (through bash -c), with the repository visible read-write at the
-# same path. The guest's root is the toolchain root (read-only, with tmpfs
-# overlays as virtme-ng arranges). Prints the guest's output and exits with
+# same path, and the cache read-only at /cache (kernel sources, for
+# kselftest's lib.mk). The guest's root is the toolchain root (read-only, with
+# tmpfs overlays as virtme-ng arranges). Prints the guest's output and exits with
 # CMD's exit code; 124 when the guest is killed after the timeout.
 #
 # Topologies:  1n2c  1 node,  2 vCPUs (the non-NUMA case)
@@ -103,7 +104,7 @@ set +e
 rs_chroot timeout --kill-after=15 "$timeout_s" \
 	vng --run "/cache/${kdir#"$RS_CACHE"/}" --disable-microvm --force-9p \
 	"${accel_args[@]}" --cpus "$cpus" --memory "$((mem_per_node * nodes))M" "${numa[@]}" \
-	--rwdir="$RS_REPO" --user root --append "$kargs" ${RMAP_SHADOW_VM_VERBOSE:+--verbose} \
+	--rwdir="$RS_REPO" --rodir=/cache --user root --append "$kargs" ${RMAP_SHADOW_VM_VERBOSE:+--verbose} \
 	--exec "bash $script" </dev/null 2>&1 | cat
 # qemu opens /proc/self/fd/1 and /2 as files, several times: on a regular
 # file those writers would overwrite each other, so always hand it a pipe.
