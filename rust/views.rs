@@ -334,9 +334,9 @@ pub(crate) fn write_verify(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result 
         }
         let c = CString::try_from_fmt(fmt!("{arg}"))?;
         let mut p = bindings::path::default();
+        let follow = crate::sys::RS_LOOKUP_FOLLOW;
         // SAFETY: `c` is NUL-terminated; `p` receives a path reference.
-        let ret =
-            unsafe { crate::sys::kern_path(c.as_char_ptr(), crate::sys::RS_LOOKUP_FOLLOW, &mut p) };
+        let ret = unsafe { crate::sys::kern_path(c.as_char_ptr(), follow, &mut p) };
         if ret != 0 {
             return Err(Error::from_errno(ret));
         }

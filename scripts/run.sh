@@ -1,21 +1,25 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# run.sh [-d SECONDS] [-f perf|debug] [TOPOLOGY]   — the project's main job
+# run.sh [-d SECONDS] [-f perf|debug] [-p "POLICY [TREES]"] [TOPOLOGY]
+#                                                   — the project's main job
 #
 # Builds what it needs from nothing (toolchain root, test kernel, module,
 # storm program), boots a NUMA guest (default 2n4c, perf kernel), loads
-# rmap_shadow, runs an execl storm pinned per CPU and prints the guest
-# topology, the module's debugfs status and the storm's loops/s.
+# rmap_shadow, selects the policy (default "node nodes"), runs an execl
+# storm pinned per CPU and prints the guest topology, the module's status,
+# the storm's loops/s, libc.so.6's and ld.so's per-tree VMA counts, the
+# shadow's counters and `verify all`.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-secs=10 flavor=perf
-while getopts "d:f:" o; do
+secs=10 flavor=perf policy="node nodes"
+while getopts "d:f:p:" o; do
 	case $o in
 	d) secs=$OPTARG ;;
 	f) flavor=$OPTARG ;;
-	*) die "usage: run.sh [-d SECONDS] [-f perf|debug] [TOPOLOGY]" ;;
+	p) policy=$OPTARG ;;
+	*) die "usage: run.sh [-d SECONDS] [-f perf|debug] [-p \"POLICY [TREES]\"] [TOPOLOGY]" ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -30,12 +34,20 @@ rs_chroot make -s -C "$RS_REPO/selftests" KSRC="$(readlink "$kdir/source")" all 
 
 "$RS_REPO/scripts/vm.sh" -t 1200 "$topo" "$flavor" "
 set -e
+D=/sys/kernel/debug/rmap_shadow
 insmod rmap_shadow.ko
-echo '## debugfs status (before the storm)'
-cat /sys/kernel/debug/rmap_shadow/status
+echo '$policy' >\$D/policy
+echo '## status'
+cat \$D/status
 echo '## execl storm: $secs s, one process per CPU, pinned per CPU'
 selftests/out/execl_storm -n \$(nproc) -d $secs -p cpu
-echo '## debugfs status (after the storm)'
-cat /sys/kernel/debug/rmap_shadow/status
+echo '## policy'
+cat \$D/policy
+echo '## libc.so.6 and ld.so after the storm (files)'
+grep -E '^path |/libc.so.6 |/ld-linux-x86-64.so.2 ' \$D/files
+echo '## stats'
+cat \$D/stats
+echo all >\$D/verify
+echo \"verify: \$(cat \$D/verify)\"
 rmmod rmap_shadow
 "

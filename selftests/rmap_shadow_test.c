@@ -15,6 +15,9 @@
 #include "kselftest_harness.h"
 #include "rmap_shadow_util.h"
 
+/* Seconds per test: debug kernels under TCG are slow (the harness default is 30). */
+#define RS_TEST_TIMEOUT 600
+
 FIXTURE(module) {
 	char *status;
 };
@@ -37,7 +40,7 @@ FIXTURE_TEARDOWN(module)
 }
 
 /* Loading creates the module and its debugfs directory; unloading removes both. */
-TEST_F(module, load_unload)
+TEST_F_TIMEOUT(module, load_unload, RS_TEST_TIMEOUT)
 {
 	int i;
 
@@ -52,7 +55,7 @@ TEST_F(module, load_unload)
 }
 
 /* status reports this kernel, its id ranges and the parameters in effect. */
-TEST_F(module, status_matches_kernel)
+TEST_F_TIMEOUT(module, status_matches_kernel, RS_TEST_TIMEOUT)
 {
 	struct utsname u;
 	char kernel[256];
@@ -75,7 +78,7 @@ TEST_F(module, status_matches_kernel)
 }
 
 /* Defaults: one tree per node, 4096 files. */
-TEST_F(module, default_parameters)
+TEST_F_TIMEOUT(module, default_parameters, RS_TEST_TIMEOUT)
 {
 	ASSERT_EQ(0, rs_load(""));
 	self->status = rs_read_file(RS_DEBUGFS "/status");
@@ -85,7 +88,7 @@ TEST_F(module, default_parameters)
 }
 
 /* Every debugfs file is root-only, and an unprivileged user cannot read it. */
-TEST_F(module, debugfs_root_only)
+TEST_F_TIMEOUT(module, debugfs_root_only, RS_TEST_TIMEOUT)
 {
 	struct stat st;
 	pid_t pid;
@@ -118,7 +121,7 @@ struct bad_param {
 };
 
 /* A bad parameter fails the load with EINVAL and one clear log line. */
-TEST_F(module, bad_parameters_rejected)
+TEST_F_TIMEOUT(module, bad_parameters_rejected, RS_TEST_TIMEOUT)
 {
 	static const struct bad_param bad[] = {
 		{ "nr_trees=1025", "invalid nr_trees=1025" },
@@ -158,7 +161,7 @@ TEST_F(module, bad_parameters_rejected)
  * file page (pgoff 0 each, so none can merge) are N mapping_rmap_tree_insert
  * calls.
  */
-TEST_F(module, tap_counts_file_vma_links)
+TEST_F_TIMEOUT(module, tap_counts_file_vma_links, RS_TEST_TIMEOUT)
 {
 	enum { N = 200 };
 	char path[] = "/tmp/rmap_shadow_tapXXXXXX";
@@ -196,7 +199,7 @@ TEST_F(module, tap_counts_file_vma_links)
 }
 
 /* Unloading while file VMAs are linked and unlinked on every CPU is clean. */
-TEST_F(module, unload_during_mmap_storm)
+TEST_F_TIMEOUT(module, unload_during_mmap_storm, RS_TEST_TIMEOUT)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	pid_t kids[64];
@@ -361,7 +364,7 @@ static int verify(const char *what, char **result)
  * OK, and the shadow's VMA counts of libc and ld.so equal the number of
  * their VMAs in /proc/ * /maps (and the real tree's).
  */
-TEST_F(module, shadow_exact_after_storm)
+TEST_F_TIMEOUT(module, shadow_exact_after_storm, RS_TEST_TIMEOUT)
 {
 	const char *libs[] = { LIBC, LDSO };
 	struct rs_file_row row;
@@ -400,7 +403,7 @@ TEST_F(module, shadow_exact_after_storm)
  * `node`: with everything pinned to node 0, every libc VMA is in tree 0;
  * VMAs created on node 1 go to tree 1.
  */
-TEST_F(module, policy_node_places_by_node)
+TEST_F_TIMEOUT(module, policy_node_places_by_node, RS_TEST_TIMEOUT)
 {
 	cpu_set_t n0, n1, all;
 	struct rs_file_row row;
@@ -441,7 +444,7 @@ TEST_F(module, policy_node_places_by_node)
  * copy is in flight, so the bound stays 1; the slack of 5 covers one fork
  * copy of a process's libc VMAs racing with a placement.
  */
-TEST_F(module, policy_smallest_balances)
+TEST_F_TIMEOUT(module, policy_smallest_balances, RS_TEST_TIMEOUT)
 {
 	struct rs_file_row row;
 	pid_t kids[6] = { 0 };
@@ -462,7 +465,7 @@ TEST_F(module, policy_smallest_balances)
 }
 
 /* `single`: one tree holding everything. */
-TEST_F(module, policy_single_one_tree)
+TEST_F_TIMEOUT(module, policy_single_one_tree, RS_TEST_TIMEOUT)
 {
 	struct rs_file_row row;
 	char *pol;
@@ -479,7 +482,7 @@ TEST_F(module, policy_single_one_tree)
 }
 
 /* `hash` on 4 trees spreads libc's VMAs over every tree. */
-TEST_F(module, policy_hash_spreads)
+TEST_F_TIMEOUT(module, policy_hash_spreads, RS_TEST_TIMEOUT)
 {
 	struct rs_file_row row;
 	pid_t kids[8] = { 0 };
@@ -500,7 +503,7 @@ TEST_F(module, policy_hash_spreads)
 }
 
 /* Bad writes fail with EINVAL and change nothing, also when concurrent. */
-TEST_F(module, bad_writes_rejected)
+TEST_F_TIMEOUT(module, bad_writes_rejected, RS_TEST_TIMEOUT)
 {
 	static const char *bad[] = { "bogus", "node 0", "node 1025", "node nodes x", "Node",
 				     "hash -1", "hash +3", " ", "\n", "cpu 4294967297",
