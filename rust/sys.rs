@@ -29,4 +29,5 @@
 // use the kernel crate's own (and are compatible with its functions).
 use kernel::bindings::{mm_struct, path};
 use kernel::ffi;
-include!("local_generated.rs");
+// Generated into the build directory (next to `Kbuild`), outside `rust/`.
+include!("../local_generated.rs");
