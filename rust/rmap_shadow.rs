@@ -25,6 +25,7 @@ mod kprobe;
 mod policy;
 mod shadow;
 mod status;
+mod strparam;
 mod sys;
 mod views;
 
@@ -63,6 +64,10 @@ pub(crate) struct Params {
     pub(crate) nr_trees: u32,
     /// Most files shadowed at once.
     pub(crate) max_files: u32,
+    /// The load-time policy (`policy` parameter; default `node`).
+    pub(crate) policy: Policy,
+    /// The load-time tree count (`policy`'s TREES, else `nr_trees`).
+    pub(crate) tree_count: TreeCount,
 }
 
 impl Params {
@@ -81,18 +86,28 @@ impl Params {
             pr_err!("invalid max_files={max_files}: want 1..={MAX_FILES}\n");
             return Err(EINVAL);
         }
+        let by_nr = match nr_trees {
+            0 => TreeCount::Nodes,
+            n => TreeCount::Fixed(n),
+        };
+        let mut buf = [0u8; strparam::MAX_LEN];
+        let (policy, tree_count) = match strparam::POLICY.get(&mut buf) {
+            None => (Policy::Node, by_nr),
+            Some(raw) => {
+                let s = core::str::from_utf8(raw).unwrap_or("?");
+                views::parse_policy(s, by_nr).inspect_err(|_| {
+                    pr_err!(
+                        "invalid policy={s}: want node|smallest|cpu|hash|single[,nodes|cpus32|1..={MAX_TREES}]\n"
+                    );
+                })?
+            }
+        };
         Ok(Self {
             nr_trees,
             max_files,
+            policy,
+            tree_count,
         })
-    }
-
-    /// The tree count the `nr_trees` parameter asks for.
-    fn tree_count(&self) -> TreeCount {
-        match self.nr_trees {
-            0 => TreeCount::Nodes,
-            n => TreeCount::Fixed(n),
-        }
     }
 }
 
@@ -245,6 +260,8 @@ struct RmapShadow {
     policy: File<Arc<Shared>>,
     #[pin]
     verify: File<Arc<Shared>>,
+    #[pin]
+    memory: File<Arc<Shared>>,
     _dir: Dir,
 }
 
@@ -260,7 +277,7 @@ impl kernel::InPlaceModule for RmapShadow {
                         remove: Atomic::new(0),
                         free: Atomic::new(0),
                     },
-                    shadow <- new_spinlock!(ShadowState::new(Policy::Node, params.tree_count(), params.max_files)),
+                    shadow <- new_spinlock!(ShadowState::new(params.policy, params.tree_count, params.max_files)),
                     rebuild <- new_mutex!(()),
                     verdict <- new_mutex!(KVec::new()),
                 }? Error),
@@ -305,6 +322,7 @@ impl kernel::InPlaceModule for RmapShadow {
                 &views::show_verify,
                 &views::write_verify,
             ),
+            memory <- dir.read_callback_file(c"memory", shared.clone()?, &views::show_memory),
             _dir: dir,
         }? Error)
     }

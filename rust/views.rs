@@ -99,10 +99,12 @@ pub(crate) fn show_policy(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::
     writeln!(f, "{} {} {}", s.policy.name(), s.tree_count, s.ntrees)
 }
 
-/// Parses `POLICY [TREES]` (TREES: `nodes`, `cpus32` or 1..=1024; default:
-/// the current tree count).
+/// Parses `POLICY [TREES]` or `POLICY,TREES` (TREES: `nodes`, `cpus32` or
+/// 1..=1024; default: `cur`).
 pub(crate) fn parse_policy(s: &str, cur: TreeCount) -> Result<(Policy, TreeCount)> {
-    let mut it = s.split_ascii_whitespace();
+    let mut it = s
+        .split(|c: char| c == ',' || c.is_ascii_whitespace())
+        .filter(|w| !w.is_empty());
     let p = Policy::parse(it.next().ok_or(EINVAL)?).ok_or(EINVAL)?;
     let t = match it.next() {
         Some(t) => TreeCount::parse(t).ok_or(EINVAL)?,
@@ -450,6 +452,57 @@ pub(crate) fn show_files(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
         }
         writeln!(f)?;
     }
+    Ok(())
+}
+
+/// The kmalloc bucket `size` bytes land in.
+fn kmalloc_bytes(size: usize) -> usize {
+    // SAFETY: no preconditions.
+    unsafe { bindings::kmalloc_size_roundup(size) }
+}
+
+/// `memory`: what the shadow uses, and what the split i_mmap patch would
+/// cost this kernel per inode under the current tree count.
+pub(crate) fn show_memory(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    use core::mem::size_of;
+    let (bytes, ntrees, files) = {
+        let s = sh.shadow.lock();
+        (s.bytes(), s.ntrees as usize, s.files.iter().count())
+    };
+    // struct i_mmap_tree { struct rb_root_cached root; struct rw_semaphore
+    // rwsem; atomic_t vma_count; }, with this kernel's sizes (the rwsem's
+    // depends on lock debugging).
+    let root = size_of::<bindings::rb_root_cached>();
+    let rwsem = size_of::<bindings::rw_semaphore>();
+    let tree = (root + rwsem + 4).next_multiple_of(8);
+    let tree_alloc = kmalloc_bytes(tree);
+    // The patch's array of tree pointers, NULL-terminated.
+    let array_alloc = kmalloc_bytes((ntrees + 1) * size_of::<usize>());
+    // It replaces i_mmap (rb_root_cached) and i_mmap_rwsem in address_space
+    // by a pointer and an atomic_t.
+    let removed = root + rwsem;
+    let added = size_of::<usize>() + 4;
+    let per_inode = (ntrees * tree_alloc + array_alloc + added) as i64 - removed as i64;
+    writeln!(f, "item value")?;
+    writeln!(f, "shadow_bytes {bytes}")?;
+    writeln!(f, "patch.trees_per_inode {ntrees}")?;
+    writeln!(f, "patch.tree_struct_bytes {tree}")?;
+    writeln!(f, "patch.tree_alloc_bytes {tree_alloc}")?;
+    writeln!(f, "patch.array_alloc_bytes {array_alloc}")?;
+    writeln!(
+        f,
+        "patch.address_space_delta_bytes {}",
+        added as i64 - removed as i64
+    )?;
+    writeln!(f, "patch.per_inode_bytes {per_inode}")?;
+    writeln!(f, "patch.mapped_inodes {files}")?;
+    writeln!(f, "patch.mapped_inodes_bytes {}", per_inode * files as i64)?;
+    writeln!(f, "patch.vma_field_bytes 4")?;
+    writeln!(
+        f,
+        "vm_area_struct_bytes {}",
+        size_of::<bindings::vm_area_struct>()
+    )?;
     Ok(())
 }
 

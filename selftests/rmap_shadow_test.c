@@ -128,6 +128,12 @@ TEST_F_TIMEOUT(module, bad_parameters_rejected, RS_TEST_TIMEOUT)
 		{ "nr_trees=4294967295", "invalid nr_trees=4294967295" },
 		{ "max_files=0", "invalid max_files=0" },
 		{ "max_files=1048577", "invalid max_files=1048577" },
+		{ "policy=bogus", "invalid policy=bogus" },
+		{ "policy=hash,0", "invalid policy=hash,0" },
+		{ "policy=node,nodes,3", "invalid policy=node,nodes,3" },
+		{ "policy=smallest,cpus32,x", "invalid policy=smallest,cpus32,x" },
+		/* Longer than 31 bytes: the kernel's own parameter line. */
+		{ "policy=smallestsmallestsmallestsmallest", NULL },
 		{ "nr_trees=abc", NULL },	/* the kernel's own parser rejects it */
 		{ "nr_trees=-1", NULL },
 	};
@@ -154,6 +160,27 @@ TEST_F_TIMEOUT(module, bad_parameters_rejected, RS_TEST_TIMEOUT)
 	ASSERT_EQ(0, rs_load("nr_trees=1024 max_files=1048576"));
 	ASSERT_EQ(0, rs_unload());
 	ASSERT_EQ(0, rs_load("nr_trees=1 max_files=1"));
+}
+
+/* The policy parameter sets the load-time policy and tree count. */
+TEST_F_TIMEOUT(module, policy_parameter, RS_TEST_TIMEOUT)
+{
+	long cpus = rs_sysfs_max_plus_one("/sys/devices/system/cpu/possible");
+	char want[64], *pol;
+
+	ASSERT_EQ(0, rs_load("policy=smallest,cpus32"));
+	pol = rs_read_file(RS_DEBUGFS "/policy");
+	ASSERT_NE(NULL, pol);
+	snprintf(want, sizeof(want), "\nsmallest cpus32 %ld\n", (cpus + 31) / 32 * 32);
+	EXPECT_NE(NULL, strstr(pol, want)) TH_LOG("policy: %s", pol);
+	free(pol);
+	ASSERT_EQ(0, rs_unload());
+	/* Without a count, nr_trees gives it. */
+	ASSERT_EQ(0, rs_load("policy=hash nr_trees=5"));
+	pol = rs_read_file(RS_DEBUGFS "/policy");
+	ASSERT_NE(NULL, pol);
+	EXPECT_NE(NULL, strstr(pol, "\nhash 5 5\n")) TH_LOG("policy: %s", pol);
+	free(pol);
 }
 
 /*
@@ -559,6 +586,34 @@ TEST_F_TIMEOUT(module, bad_writes_rejected, RS_TEST_TIMEOUT)
 	ASSERT_EQ(0, verify("all", &res));
 	EXPECT_EQ(0, strncmp(res, "OK", 2)) TH_LOG("verify: %s", res);
 	free(res);
+}
+
+/* `memory`: the patch's per-inode cost follows the tree count. */
+TEST_F_TIMEOUT(module, memory_follows_tree_count, RS_TEST_TIMEOUT)
+{
+	long long per4, per8, tree, arr4;
+	char *m;
+
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/policy", "hash 4"));
+	m = rs_read_file(RS_DEBUGFS "/memory");
+	ASSERT_NE(NULL, m);
+	TH_LOG("memory:\n%s", m);
+	EXPECT_EQ(4, rs_status_ll_ws(m, "patch.trees_per_inode"));
+	EXPECT_LT(0, rs_status_ll_ws(m, "shadow_bytes"));
+	tree = rs_status_ll_ws(m, "patch.tree_alloc_bytes");
+	arr4 = rs_status_ll_ws(m, "patch.array_alloc_bytes");
+	per4 = rs_status_ll_ws(m, "patch.per_inode_bytes");
+	EXPECT_LE(40, rs_status_ll_ws(m, "patch.tree_struct_bytes"));
+	EXPECT_LE(5 * 8, arr4);
+	EXPECT_EQ(4 * tree + arr4 + rs_status_ll_ws(m, "patch.address_space_delta_bytes"), per4);
+	free(m);
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/policy", "hash 8"));
+	m = rs_read_file(RS_DEBUGFS "/memory");
+	ASSERT_NE(NULL, m);
+	per8 = rs_status_ll_ws(m, "patch.per_inode_bytes");
+	EXPECT_LE(per4 + 4 * tree, per8);
+	free(m);
 }
 
 TEST_HARNESS_MAIN

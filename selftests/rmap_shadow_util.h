@@ -129,6 +129,22 @@ static inline long long rs_status_ll(const char *text, const char *key)
 	return -1;
 }
 
+/* Value of "key value" (a stats/memory row) as a long long; -1 when missing. */
+static inline long long rs_status_ll_ws(const char *text, const char *key)
+{
+	const char *p = text;
+	size_t kl = strlen(key);
+
+	while (p && *p) {
+		if (!strncmp(p, key, kl) && p[kl] == ' ')
+			return strtoll(p + kl + 1, NULL, 0);
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return -1;
+}
+
 /* Value string of "key: value" (copied into @out); 0 if found. */
 static inline int rs_status_str(const char *text, const char *key, char *out, size_t outlen)
 {
