@@ -22,6 +22,7 @@ use kernel::{
 
 mod itree;
 mod kprobe;
+mod locks;
 mod policy;
 mod shadow;
 mod status;
@@ -30,6 +31,7 @@ mod sys;
 mod views;
 
 use kprobe::{Kprobe, KprobeHandler, Regs};
+use locks::{DeferStats, Op};
 use policy::{Policy, TreeCount, MAX_TREES};
 use shadow::{ShadowState, VmaView};
 
@@ -138,6 +140,8 @@ pub(crate) struct TapCounters {
     pub(crate) remove: Atomic<u64>,
     /// `vm_area_free`.
     pub(crate) free: Atomic<u64>,
+    /// `__rmap_walk_file`.
+    pub(crate) walk: Atomic<u64>,
 }
 
 /// State shared by the taps and debugfs, alive as long as any of them.
@@ -156,6 +160,10 @@ pub(crate) struct Shared {
     /// The last `verify` result.
     #[pin]
     pub(crate) verdict: Mutex<KVec<u8>>,
+    /// The lock designs replayed (bits of [`locks::Design`]).
+    pub(crate) designs: Atomic<u32>,
+    /// Lock replay counters.
+    pub(crate) defer_stats: DeferStats,
 }
 
 impl Shared {
@@ -188,6 +196,8 @@ enum TapKind {
     Remove,
     /// `vm_area_free(vma)`.
     Free,
+    /// `__rmap_walk_file(folio, mapping, pgoff_start, nr_pages, rwc, locked)`.
+    Walk,
 }
 
 /// A file-rmap tap.
@@ -219,13 +229,42 @@ impl KprobeHandler for Tap {
                     return;
                 };
                 let (cpu, node) = cpu_node();
-                sh.shadow
-                    .lock()
-                    .link(&v.with_mapping(mapping), prev, cpu, node);
+                let v = v.with_mapping(mapping);
+                let (touched, ns) = {
+                    let mut s = sh.shadow.lock();
+                    let t0 = locks::now_ns();
+                    let touched = s.link(&v, prev, cpu, node);
+                    (touched, locks::now_ns().saturating_sub(t0))
+                };
+                if let Some((l, tree)) = touched {
+                    locks::queue(&self.shared, &l, Op::Insert, tree, ns);
+                }
             }
             TapKind::Remove => {
                 sh.taps.remove.add(1, Relaxed);
-                sh.shadow.lock().unlink(vma, regs.arg(1));
+                let (touched, ns) = {
+                    let mut s = sh.shadow.lock();
+                    let t0 = locks::now_ns();
+                    let touched = s.unlink(vma, regs.arg(1));
+                    (touched, locks::now_ns().saturating_sub(t0))
+                };
+                if let Some((l, tree)) = touched {
+                    locks::queue(&self.shared, &l, Op::Remove, tree, ns);
+                }
+            }
+            TapKind::Walk => {
+                sh.taps.walk.add(1, Relaxed);
+                let (mapping, start) = (regs.arg(1), regs.arg(2) as u64);
+                let last = start + (regs.arg(3) as u64).max(1) - 1;
+                let (found, ns) = {
+                    let mut s = sh.shadow.lock();
+                    let t0 = locks::now_ns();
+                    let found = s.walk(mapping, start, last);
+                    (found, locks::now_ns().saturating_sub(t0))
+                };
+                if let Some((l, _)) = found {
+                    locks::queue(&self.shared, &l, Op::Walk, 0, ns);
+                }
             }
             TapKind::Free => {
                 sh.taps.free.add(1, Relaxed);
@@ -240,6 +279,15 @@ impl KprobeHandler for Tap {
 /// Field order is drop order: the taps are unregistered (and their handlers
 /// have finished) before the debugfs files go; the shared state goes with
 /// the last reference.
+/// Cancels and waits for the queued lock replays when dropped.
+struct Drain(Arc<Shared>);
+
+impl Drop for Drain {
+    fn drop(&mut self) {
+        locks::drain(&self.0);
+    }
+}
+
 #[pin_data]
 struct RmapShadow {
     #[pin]
@@ -250,6 +298,10 @@ struct RmapShadow {
     tap_remove: Kprobe<Tap>,
     #[pin]
     tap_free: Kprobe<Tap>,
+    #[pin]
+    tap_walk: Kprobe<Tap>,
+    /// After the taps: nothing new is queued once they are gone.
+    _drain: Drain,
     #[pin]
     status: File<Arc<Shared>>,
     #[pin]
@@ -262,6 +314,8 @@ struct RmapShadow {
     verify: File<Arc<Shared>>,
     #[pin]
     memory: File<Arc<Shared>>,
+    #[pin]
+    locks: File<Arc<Shared>>,
     _dir: Dir,
 }
 
@@ -276,16 +330,22 @@ impl kernel::InPlaceModule for RmapShadow {
                         insert_after: Atomic::new(0),
                         remove: Atomic::new(0),
                         free: Atomic::new(0),
+                        walk: Atomic::new(0),
                     },
                     shadow <- new_spinlock!(ShadowState::new(params.policy, params.tree_count, params.max_files)),
                     rebuild <- new_mutex!(()),
                     verdict <- new_mutex!(KVec::new()),
+                    designs: Atomic::new(locks::ALL_DESIGNS),
+                    defer_stats: DeferStats::new(),
                 }? Error),
                 GFP_KERNEL,
             )
         });
         let dir = Dir::new(c"rmap_shadow");
         try_pin_init!(Self {
+            // First: if a later field fails, the already armed taps are
+            // dropped before this one drains what they queued.
+            _drain: Drain(shared.clone()?),
             tap_insert <- Kprobe::new(
                 c"mapping_rmap_tree_insert",
                 Tap { shared: shared.clone()?, kind: TapKind::Insert },
@@ -297,6 +357,10 @@ impl kernel::InPlaceModule for RmapShadow {
             tap_remove <- Kprobe::new(
                 c"mapping_rmap_tree_remove",
                 Tap { shared: shared.clone()?, kind: TapKind::Remove },
+            ),
+            tap_walk <- Kprobe::new(
+                c"__rmap_walk_file",
+                Tap { shared: shared.clone()?, kind: TapKind::Walk },
             ),
             tap_free <- {
                 let sh = shared.clone()?;
@@ -323,6 +387,12 @@ impl kernel::InPlaceModule for RmapShadow {
                 &views::write_verify,
             ),
             memory <- dir.read_callback_file(c"memory", shared.clone()?, &views::show_memory),
+            locks <- dir.read_write_callback_file(
+                c"locks",
+                shared.clone()?,
+                &views::show_locks,
+                &views::write_locks,
+            ),
             _dir: dir,
         }? Error)
     }

@@ -19,6 +19,7 @@
 
 use crate::{
     itree::{Arena, ArenaFull, ITree, Node},
+    locks::FileLocks,
     policy::{Policy, TreeCount},
     sys, Shared,
 };
@@ -28,6 +29,7 @@ use kernel::{
     bindings,
     prelude::*,
     rbtree::RBTree,
+    sync::Arc,
 };
 
 /// Flags of every allocation made under the shadow lock.
@@ -184,7 +186,13 @@ pub(crate) struct FileShadow {
     /// Set when an event for this file was dropped: the shadow is no longer
     /// exact, and `verify` says so.
     pub(crate) degraded: bool,
+    /// The file's locks under every lock design (`None`: their allocation
+    /// failed; the shadow itself is still exact).
+    pub(crate) locks: Option<Arc<FileLocks>>,
 }
+
+/// What a tap hands to the lock replay: the file's locks and the tree.
+pub(crate) type Touched = Option<(Arc<FileLocks>, u32)>;
 
 /// The shadow's per-VMA record: the patch's `vma->tree_idx`, and what is
 /// needed to find the VMA in its tree.
@@ -218,6 +226,10 @@ pub(crate) struct Stats {
     pub(crate) file_limit_drops: u64,
     /// VMAs seeded at load or policy change.
     pub(crate) seeded: u64,
+    /// Files shadowed without locks (their allocation failed).
+    pub(crate) lock_alloc_failures: u64,
+    /// Rmap walks seen on shadowed files.
+    pub(crate) walks: u64,
     /// Rebuilds (policy changes).
     pub(crate) rebuilds: u64,
     /// Placements by the policy.
@@ -349,6 +361,10 @@ impl ShadowState {
                 )
                 .map_err(|_| ArenaFull)?;
         }
+        let locks = FileLocks::new(self.ntrees as usize).ok();
+        if locks.is_none() {
+            self.stats.lock_alloc_failures += 1;
+        }
         // SAFETY: `v.file` is the file of a live VMA.
         let file = unsafe { FileRef::get(v.file) };
         KBox::new(
@@ -357,6 +373,7 @@ impl ShadowState {
                 trees,
                 total: 0,
                 degraded: false,
+                locks,
             },
             ATOMIC,
         )
@@ -364,20 +381,27 @@ impl ShadowState {
     }
 
     /// The real kernel linked `v` (`prev`: the VMA it was linked after).
-    pub(crate) fn link(&mut self, v: &VmaView, prev: Option<usize>, cpu: u32, node: u32) {
+    /// Returns the file's locks and the tree, when linked.
+    pub(crate) fn link(
+        &mut self,
+        v: &VmaView,
+        prev: Option<usize>,
+        cpu: u32,
+        node: u32,
+    ) -> Touched {
         // Where the VMA goes: its record's tree if it has one (re-insert
         // after vma_prepare()), else its parent's (fork), else the policy's.
         let rec = self.vmas.get(&v.vma).copied();
         if let Some(r) = rec {
             if r.linked {
                 self.stats.dup_links += 1;
-                return;
+                return None;
             }
         }
         if self.files.get(&v.mapping).is_none() {
             if self.files.iter().count() >= self.max_files as usize {
                 self.stats.file_limit_drops += 1;
-                return;
+                return None;
             }
             match self.new_file(v) {
                 Ok(f) => {
@@ -387,12 +411,12 @@ impl ShadowState {
                         .is_err()
                     {
                         self.stats.alloc_failures += 1;
-                        return;
+                        return None;
                     }
                 }
                 Err(_) => {
                     self.stats.alloc_failures += 1;
-                    return;
+                    return None;
                 }
             }
         }
@@ -401,9 +425,7 @@ impl ShadowState {
             .filter(|r| r.mapping == v.mapping)
             .map(|r| r.tree);
         let policy = self.policy;
-        let Some(file) = self.files.get_mut(&v.mapping) else {
-            return;
-        };
+        let file = self.files.get_mut(&v.mapping)?;
         let mut how = 0;
         let tree = match rec.filter(|r| r.mapping == v.mapping) {
             Some(r) => r.tree,
@@ -440,7 +462,7 @@ impl ShadowState {
         {
             file.degraded = true;
             self.stats.alloc_failures += 1;
-            return;
+            return None;
         }
         file.trees[tree as usize].inserts += 1;
         file.total += 1;
@@ -459,27 +481,31 @@ impl ShadowState {
                     file.total -= 1;
                     file.degraded = true;
                     self.stats.alloc_failures += 1;
-                    return;
+                    return None;
                 }
             }
         }
         self.stats.linked += 1;
+        file.locks.clone().map(|l| (l, tree))
     }
 
-    /// The real kernel unlinked `vma` from `mapping`'s tree.
-    pub(crate) fn unlink(&mut self, vma: usize, mapping: usize) {
+    /// The real kernel unlinked `vma` from `mapping`'s tree. Returns the
+    /// file's locks and the tree, when unlinked.
+    pub(crate) fn unlink(&mut self, vma: usize, mapping: usize) -> Touched {
         let Some(r) = self.vmas.get_mut(&vma) else {
             self.stats.unknown_removes += 1;
-            return;
+            return None;
         };
         if !r.linked || r.mapping != mapping {
             self.stats.unknown_removes += 1;
-            return;
+            return None;
         }
         r.linked = false;
         let (tree, start) = (r.tree, r.start);
         let mut empty = false;
+        let mut locks = None;
         if let Some(file) = self.files.get_mut(&mapping) {
+            locks = file.locks.clone();
             if file.trees[tree as usize].itree.remove(start, vma) {
                 file.total -= 1;
             } else {
@@ -493,6 +519,26 @@ impl ShadowState {
             drop(self.files.remove(&mapping));
         }
         self.stats.unlinked += 1;
+        locks.map(|l| (l, tree))
+    }
+
+    /// The real kernel walks the rmap of `mapping` over page offsets
+    /// `start..=last`: the same interval query over every shadow tree.
+    /// Returns the file's locks and the VMAs found.
+    pub(crate) fn walk(
+        &mut self,
+        mapping: usize,
+        start: u64,
+        last: u64,
+    ) -> Option<(Arc<FileLocks>, u64)> {
+        let file = self.files.get(&mapping)?;
+        let mut found = 0u64;
+        for t in file.trees.iter() {
+            t.itree.query(start, last, &mut |_| found += 1);
+        }
+        let locks = file.locks.clone()?;
+        self.stats.walks += 1;
+        Some((locks, found))
     }
 
     /// The real kernel is freeing `vma`.

@@ -4,6 +4,7 @@
 //! `verify`. Formats: `Documentation/debugfs.rst`.
 
 use crate::{
+    locks::{self, Design, FileLocks, LockStat, TimedLock},
     policy::{Policy, TreeCount},
     shadow::{self, FileRef},
     Shared,
@@ -72,6 +73,7 @@ pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
         taps.remove.load(Relaxed)
     )?;
     writeln!(f, "tap.vm_area_free {}", taps.free.load(Relaxed))?;
+    writeln!(f, "tap.__rmap_walk_file {}", taps.walk.load(Relaxed))?;
     writeln!(f, "shadow.linked {}", st.linked)?;
     writeln!(f, "shadow.unlinked {}", st.unlinked)?;
     writeln!(f, "shadow.seeded {}", st.seeded)?;
@@ -80,15 +82,31 @@ pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     writeln!(f, "shadow.unknown_removes {}", st.unknown_removes)?;
     writeln!(f, "drop.alloc_failures {}", st.alloc_failures)?;
     writeln!(f, "drop.file_limit {}", st.file_limit_drops)?;
+    writeln!(f, "drop.lock_alloc {}", st.lock_alloc_failures)?;
     writeln!(f, "shadow.rebuilds {}", st.rebuilds)?;
+    writeln!(f, "shadow.walks {}", st.walks)?;
     writeln!(f, "placed.policy {}", st.placed_policy)?;
     writeln!(f, "placed.parent {}", st.placed_parent)?;
     writeln!(f, "placed.record {}", st.placed_record)?;
     writeln!(f, "files {files}")?;
     writeln!(f, "vma_records {recs}")?;
     writeln!(f, "shadow_bytes {bytes}")?;
-    // Deferred work does not exist yet: every shadow update is made in the tap.
-    writeln!(f, "pending_deferred 0")?;
+    let d = &sh.defer_stats;
+    writeln!(f, "locks.designs {}", sh.designs.load(Relaxed))?;
+    writeln!(f, "replay.queued {}", d.queued.load(Relaxed))?;
+    writeln!(f, "replay.run {}", d.run.load(Relaxed))?;
+    writeln!(
+        f,
+        "replay.dropped_at_unload {}",
+        d.dropped_at_unload.load(Relaxed)
+    )?;
+    writeln!(f, "replay.skipped {}", d.skipped.load(Relaxed))?;
+    writeln!(
+        f,
+        "replay.too_many_trees {}",
+        d.too_many_trees.load(Relaxed)
+    )?;
+    writeln!(f, "pending_deferred {}", locks::inflight())?;
     Ok(())
 }
 
@@ -509,4 +527,201 @@ pub(crate) fn show_memory(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::
 /// Re-seeds the shadow under the current policy (used at load).
 pub(crate) fn seed(sh: &Shared) -> Result {
     shadow::seed(sh)
+}
+
+/// Sums of lock figures.
+#[derive(Default, Clone, Copy)]
+struct Sum {
+    acq: u64,
+    contended: u64,
+    wait_ns: u64,
+    wait_max_ns: u64,
+    hold_ns: u64,
+}
+
+impl Sum {
+    fn of(l: &LockStat) -> Self {
+        Self {
+            acq: l.acq.load(Relaxed),
+            contended: l.contended.load(Relaxed),
+            wait_ns: l.wait_ns.load(Relaxed),
+            wait_max_ns: l.wait_max_ns.load(Relaxed),
+            hold_ns: l.hold_ns.load(Relaxed),
+        }
+    }
+
+    fn add(&mut self, o: Sum) {
+        self.acq += o.acq;
+        self.contended += o.contended;
+        self.wait_ns += o.wait_ns;
+        self.wait_max_ns = self.wait_max_ns.max(o.wait_max_ns);
+        self.hold_ns += o.hold_ns;
+    }
+
+    fn row(&self, f: &mut fmt::Formatter<'_>, path: &str, design: &str, lock: &str) -> fmt::Result {
+        writeln!(
+            f,
+            "{path} {design} {lock} {} {} {} {} {}",
+            self.acq, self.contended, self.wait_ns, self.wait_max_ns, self.hold_ns
+        )
+    }
+}
+
+/// The locks of `design` in `l`, named as in `locks`.
+fn design_locks<'a>(
+    l: &'a FileLocks,
+    d: Design,
+    out: &mut KVec<(&'static str, usize, &'a TimedLock)>,
+) -> Result {
+    match d {
+        Design::Single => out.push(("file", 0, &l.single), GFP_KERNEL)?,
+        Design::AllTrees => {
+            for (i, t) in l.all_trees.iter().enumerate() {
+                out.push(("t", i, t), GFP_KERNEL)?;
+            }
+        }
+        Design::Inverted => {
+            out.push(("file", 0, &l.inv_file), GFP_KERNEL)?;
+            for (i, t) in l.inv_trees.iter().enumerate() {
+                out.push(("t", i, t), GFP_KERNEL)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How many files `locks` shows.
+const TOP_LOCK_FILES: usize = 20;
+
+/// `locks`: per design, the totals over every file (path `*`, lock `all`),
+/// then, for the files with the most acquisitions, one row per lock.
+pub(crate) fn show_locks(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let Ok(files) = shadowed_files(sh) else {
+        return writeln!(f, "error: out of memory");
+    };
+    let mut rows: KVec<(FileRef, Arc<FileLocks>, u64)> = KVec::new();
+    for fr in files.into_iter() {
+        let key = fr.mapping() as usize;
+        let l = sh
+            .shadow
+            .lock()
+            .files
+            .get(&key)
+            .and_then(|fs| fs.locks.clone());
+        if let Some(l) = l {
+            let n = l.total_acq();
+            if rows.push((fr, l, n), GFP_KERNEL).is_err() {
+                return writeln!(f, "error: out of memory");
+            }
+        }
+    }
+    writeln!(
+        f,
+        "path design lock acq contended wait_ns wait_max_ns hold_ns"
+    )?;
+    let mut v = KVec::new();
+    for d in Design::ALL {
+        let mut total = Sum::default();
+        for (_, l, _) in rows.iter() {
+            v.clear();
+            if design_locks(l, d, &mut v).is_err() {
+                return writeln!(f, "error: out of memory");
+            }
+            for (_, _, t) in v.iter() {
+                total.add(Sum::of(&t.stat));
+            }
+        }
+        total.row(f, "*", d.name(), "all")?;
+    }
+    let mut name = [0u8; 256];
+    let mut lock = [0u8; 8];
+    // The TOP_LOCK_FILES busiest, busiest first (a selection: core's sorts
+    // leave objtool warnings).
+    let mut top = [usize::MAX; TOP_LOCK_FILES];
+    let mut ntop = 0;
+    for (i, row) in rows.iter().enumerate() {
+        let mut pos = ntop;
+        while pos > 0 && rows[top[pos - 1]].2 < row.2 {
+            pos -= 1;
+        }
+        if pos < TOP_LOCK_FILES {
+            let end = ntop.min(TOP_LOCK_FILES - 1);
+            top.copy_within(pos..end, pos + 1);
+            top[pos] = i;
+            ntop = (ntop + 1).min(TOP_LOCK_FILES);
+        }
+    }
+    for (fr, l, n) in top[..ntop].iter().map(|&i| &rows[i]) {
+        if *n == 0 {
+            break;
+        }
+        let path = file_path(fr, &mut name);
+        for d in Design::ALL {
+            v.clear();
+            if design_locks(l, d, &mut v).is_err() {
+                return writeln!(f, "error: out of memory");
+            }
+            for (kind, i, t) in v.iter() {
+                let lname = if *kind == "t" {
+                    let mut w = ByteWriter(&mut lock, 0);
+                    let _ = write!(w, "t{i}");
+                    let len = w.1;
+                    core::str::from_utf8(&lock[..len]).unwrap_or("t?")
+                } else {
+                    "file"
+                };
+                Sum::of(&t.stat).row(f, path, d.name(), lname)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Formats into a byte buffer (truncating).
+struct ByteWriter<'a>(&'a mut [u8], usize);
+
+impl Write for ByteWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let n = s.len().min(self.0.len() - self.1);
+        self.0[self.1..self.1 + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.1 += n;
+        Ok(())
+    }
+}
+
+/// Writing `locks`: `reset` zeroes every figure; `all`, `off` or a
+/// comma-separated list of `single`, `all-trees`, `inverted` picks the
+/// designs replayed. Bad input changes nothing and fails with `EINVAL`.
+pub(crate) fn write_locks(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; MAX_WRITE];
+    let n = read_line(r, &mut buf)?;
+    let arg = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
+    match arg {
+        "reset" => {
+            let files = shadowed_files(sh)?;
+            for fr in files.into_iter() {
+                let key = fr.mapping() as usize;
+                let l = sh
+                    .shadow
+                    .lock()
+                    .files
+                    .get(&key)
+                    .and_then(|fs| fs.locks.clone());
+                if let Some(l) = l {
+                    l.reset();
+                }
+            }
+            return Ok(());
+        }
+        "all" => sh.designs.store(locks::ALL_DESIGNS, Relaxed),
+        "off" => sh.designs.store(0, Relaxed),
+        _ => {
+            let mut bits = 0;
+            for w in arg.split(',') {
+                bits |= Design::parse(w.trim()).ok_or(EINVAL)? as u32;
+            }
+            sh.designs.store(bits, Relaxed);
+        }
+    }
+    Ok(())
 }

@@ -616,4 +616,154 @@ TEST_F_TIMEOUT(module, memory_follows_tree_count, RS_TEST_TIMEOUT)
 	free(m);
 }
 
+/*
+ * Lock designs: an execl storm on >= 2 vCPUs contends the `single` design's
+ * per-file rwsem; the figures are consistent (contended <= acquisitions,
+ * max wait <= total wait), and every replayed operation took the lock of
+ * each design: `single` and `inverted` file locks count the same
+ * acquisitions, and each tree's lock is taken as often under `all-trees`
+ * as under `inverted` (no walks on libc).
+ */
+TEST_F_TIMEOUT(module, locks_contended_under_single, RS_TEST_TIMEOUT)
+{
+	struct rs_lock_row tot, sf, inf, at, it;
+	char *stats, lock[8];
+	int i;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "needs >= 2 CPUs");
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/policy", "hash 4"));
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "reset"));
+	ASSERT_LT(0, run_storm(8));
+	usleep(200 * 1000);
+	stats = rs_read_file(RS_DEBUGFS "/stats");
+	ASSERT_NE(NULL, stats);
+	EXPECT_LT(0, rs_status_ll_ws(stats, "replay.run"));
+	EXPECT_EQ(7, rs_status_ll_ws(stats, "locks.designs"));
+	free(stats);
+	ASSERT_EQ(0, rs_lock_row("*", "single", "all", &tot));
+	TH_LOG("single: acq %lld contended %lld wait %lld ns (max %lld) hold %lld ns", tot.acq,
+	       tot.contended, tot.wait_ns, tot.wait_max_ns, tot.hold_ns);
+	EXPECT_LT(0, tot.acq);
+	EXPECT_LT(0, tot.contended);
+	EXPECT_LE(tot.contended, tot.acq);
+	EXPECT_LT(0, tot.wait_ns);
+	EXPECT_LE(tot.wait_max_ns, tot.wait_ns);
+	EXPECT_LT(0, tot.hold_ns);
+
+	ASSERT_EQ(0, rs_lock_row(LIBC, "single", "file", &sf));
+	ASSERT_EQ(0, rs_lock_row(LIBC, "inverted", "file", &inf));
+	EXPECT_LT(0, sf.acq);
+	EXPECT_EQ(sf.acq, inf.acq);
+	for (i = 0; i < 4; i++) {
+		snprintf(lock, sizeof(lock), "t%d", i);
+		ASSERT_EQ(0, rs_lock_row(LIBC, "all-trees", lock, &at));
+		ASSERT_EQ(0, rs_lock_row(LIBC, "inverted", lock, &it));
+		EXPECT_LT(0, at.acq) TH_LOG("tree %d", i);
+		EXPECT_EQ(at.acq, it.acq) TH_LOG("tree %d", i);
+		EXPECT_LE(at.contended, at.acq);
+		EXPECT_LE(it.contended, it.acq);
+	}
+	EXPECT_NE(0, rs_lock_row(LIBC, "all-trees", "t4", &at));
+}
+
+/*
+ * An rmap walk (MADV_PAGEOUT of a file only this process maps walks the
+ * file's rmap once per page) takes every tree's lock under `all-trees` and
+ * the file lock for write under `inverted`.
+ */
+TEST_F_TIMEOUT(module, locks_walks_take_every_tree, RS_TEST_TIMEOUT)
+{
+	const size_t pages = 64, len = pages * 4096;
+	char path[] = "/tmp/rs_walk.XXXXXX", *buf, *m, *stats, lock[8];
+	struct rs_lock_row at, inf, it;
+	long long walks0, walks;
+	volatile char sum = 0;
+	size_t i;
+	int fd;
+
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/policy", "hash 4"));
+	stats = rs_read_file(RS_DEBUGFS "/stats");
+	ASSERT_NE(NULL, stats);
+	walks0 = rs_status_ll_ws(stats, "shadow.walks");
+	free(stats);
+	fd = mkstemp(path);
+	ASSERT_LE(0, fd);
+	buf = malloc(len);
+	ASSERT_NE(NULL, buf);
+	memset(buf, 'x', len);
+	ASSERT_EQ((ssize_t)len, write(fd, buf, len));
+	free(buf);
+	m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	for (i = 0; i < pages; i++)
+		sum += m[i * 4096];
+	ASSERT_EQ(0, madvise(m, len, MADV_PAGEOUT));
+	usleep(100 * 1000);
+	stats = rs_read_file(RS_DEBUGFS "/stats");
+	ASSERT_NE(NULL, stats);
+	walks = rs_status_ll_ws(stats, "shadow.walks") - walks0;
+	free(stats);
+	TH_LOG("%lld walks", walks);
+	EXPECT_LE((long long)pages, walks);
+	for (i = 0; i < 4; i++) {
+		snprintf(lock, sizeof(lock), "t%zu", i);
+		ASSERT_EQ(0, rs_lock_row(path, "all-trees", lock, &at));
+		ASSERT_EQ(0, rs_lock_row(path, "inverted", lock, &it));
+		/* Every walk read-locks every tree; writers add theirs. */
+		EXPECT_LE(walks, at.acq - it.acq) TH_LOG("tree %zu", i);
+	}
+	ASSERT_EQ(0, rs_lock_row(path, "inverted", "file", &inf));
+	EXPECT_LE(walks, inf.acq);
+	munmap(m, len);
+	close(fd);
+	unlink(path);
+}
+
+/* `locks` accepts design lists and `reset`; anything else is EINVAL. */
+TEST_F_TIMEOUT(module, locks_writes, RS_TEST_TIMEOUT)
+{
+	static const char *bad[] = { "bogus", "single,bogus", "single,", "ALL", "reset now" };
+	struct rs_lock_row tot;
+	char *stats, *big;
+	unsigned int i;
+
+	ASSERT_EQ(0, rs_load(""));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		EXPECT_EQ(-EINVAL, rs_write_str(RS_DEBUGFS "/locks", bad[i])) TH_LOG("bad #%u", i);
+	big = malloc(1 << 20);
+	ASSERT_NE(NULL, big);
+	memset(big, 's', 1 << 20);
+	EXPECT_EQ(-EINVAL, rs_write(RS_DEBUGFS "/locks", big, 1 << 20));
+	free(big);
+	stats = rs_read_file(RS_DEBUGFS "/stats");
+	ASSERT_NE(NULL, stats);
+	EXPECT_EQ(7, rs_status_ll_ws(stats, "locks.designs"));
+	free(stats);
+
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "inverted,single"));
+	stats = rs_read_file(RS_DEBUGFS "/stats");
+	ASSERT_NE(NULL, stats);
+	EXPECT_EQ(5, rs_status_ll_ws(stats, "locks.designs"));
+	free(stats);
+
+	/* `off`: nothing is replayed, figures stay at zero after `reset`. */
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "off"));
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "reset"));
+	ASSERT_LT(0, run_storm(2));
+	for (i = 0; i < 3; i++) {
+		const char *d[] = { "single", "all-trees", "inverted" };
+
+		ASSERT_EQ(0, rs_lock_row("*", d[i], "all", &tot));
+		EXPECT_EQ(0, tot.acq) TH_LOG("%s", d[i]);
+	}
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "all"));
+	ASSERT_LT(0, run_storm(2));
+	usleep(200 * 1000);
+	ASSERT_EQ(0, rs_lock_row("*", "single", "all", &tot));
+	EXPECT_LT(0, tot.acq);
+}
+
 TEST_HARNESS_MAIN

@@ -291,6 +291,34 @@ static inline int rs_file_row(const char *path, struct rs_file_row *row)
 	return found;
 }
 
+/* One row of the `locks` table. */
+struct rs_lock_row {
+	long long acq, contended, wait_ns, wait_max_ns, hold_ns;
+};
+
+/* Finds the row (@path, @design, @lock) in `locks`; 0 if found. */
+static inline int rs_lock_row(const char *path, const char *design, const char *lock,
+			      struct rs_lock_row *row)
+{
+	char *text = rs_read_file(RS_DEBUGFS "/locks"), *line, *save = NULL;
+	int found = -1;
+
+	if (!text)
+		return -1;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char p[4096], d[32], l[32];
+
+		if (sscanf(line, "%4095s %31s %31s %lld %lld %lld %lld %lld", p, d, l, &row->acq,
+			   &row->contended, &row->wait_ns, &row->wait_max_ns, &row->hold_ns) == 8 &&
+		    !strcmp(p, path) && !strcmp(d, design) && !strcmp(l, lock)) {
+			found = 0;
+			break;
+		}
+	}
+	free(text);
+	return found;
+}
+
 /*
  * Number of lines of /proc/PID/maps, over every process, naming @path.
  * Read in-process: a helper process would map libc itself.
