@@ -4,6 +4,7 @@
  * declared in local_helper.h, bound by the module-local bindgen step.
  */
 #include <linux/mm.h>
+#include <linux/rmap.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/topology.h>
@@ -31,4 +32,37 @@ int rs_collect_mms(struct mm_struct **out, int max)
 	}
 	rcu_read_unlock();
 	return n;
+}
+
+int rs_vma_avcs(struct vm_area_struct *vma, struct anon_vma_chain **avcs,
+		struct anon_vma **avs, int max)
+{
+	struct anon_vma_chain *avc;
+	int n = 0;
+
+	list_for_each_entry(avc, &vma->anon_vma_chain, same_vma) {
+		if (n < max) {
+			avcs[n] = avc;
+			avs[n] = avc->anon_vma;
+		}
+		n++;
+	}
+	return n;
+}
+
+unsigned long rs_anon_vma_num_children(struct anon_vma *av)
+{
+	return READ_ONCE(av->num_children);
+}
+
+struct anon_vma *rs_anon_vma_dying_root(struct anon_vma *av)
+{
+	struct anon_vma *root = av->root;
+
+	return root != av && atomic_read(&root->refcount) == 1 ? root : NULL;
+}
+
+struct anon_vma *rs_vma_anon_vma(struct vm_area_struct *vma)
+{
+	return READ_ONCE(vma->anon_vma);
 }

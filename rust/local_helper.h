@@ -8,12 +8,23 @@
 #define RMAP_SHADOW_LOCAL_HELPER_H
 #include <linux/kprobes.h>
 #include <linux/namei.h>
+#include <linux/rmap.h>
 #include <linux/utsname.h>
 
 struct mm_struct;
+struct vm_area_struct;
+struct anon_vma;
+struct anon_vma_chain;
 
 /* Values of macros bindgen cannot evaluate (BIT()). */
 enum { RS_LOOKUP_FOLLOW = LOOKUP_FOLLOW };
+
+/* Object sizes of the real slab caches (kmem_cache_create(sizeof(...))). */
+enum {
+	RS_SIZEOF_VMA = sizeof(struct vm_area_struct),
+	RS_SIZEOF_AVC = sizeof(struct anon_vma_chain),
+	RS_SIZEOF_ANON_VMA = sizeof(struct anon_vma),
+};
 
 /* numa_node_id() of the current CPU. */
 int rs_numa_node_id(void);
@@ -22,4 +33,19 @@ int rs_numa_node_id(void);
  * reference from get_task_mm() (drop with mmput()); returns how many.
  */
 int rs_collect_mms(struct mm_struct **out, int max);
+/*
+ * Stores up to @max AVCs of @vma's anon_vma_chain list and their anon_vmas;
+ * returns the chain's length. The caller keeps the list stable.
+ */
+int rs_vma_avcs(struct vm_area_struct *vma, struct anon_vma_chain **avcs,
+		struct anon_vma **avs, int max);
+/* @av->num_children (racy read: a classification hint). */
+unsigned long rs_anon_vma_num_children(struct anon_vma *av);
+/*
+ * At the entry of __put_anon_vma(@av): the root it will free with @av
+ * (root != av and this is the root's last reference), else NULL.
+ */
+struct anon_vma *rs_anon_vma_dying_root(struct anon_vma *av);
+/* @vma->anon_vma. */
+struct anon_vma *rs_vma_anon_vma(struct vm_area_struct *vma);
 #endif

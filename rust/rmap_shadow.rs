@@ -20,6 +20,7 @@ use kernel::{
     },
 };
 
+mod anon;
 mod itree;
 mod kprobe;
 mod locks;
@@ -30,6 +31,7 @@ mod strparam;
 mod sys;
 mod views;
 
+use anon::AnonState;
 use kprobe::{Kprobe, KprobeHandler, Regs};
 use locks::{DeferStats, Op};
 use policy::{Policy, TreeCount, MAX_TREES};
@@ -49,6 +51,10 @@ module! {
         max_files: u32 {
             default: 4096,
             description: "Most files (address_spaces) shadowed at once, 1..=1048576",
+        },
+        vma_extra_bytes: u32 {
+            default: 8,
+            description: "Bytes ANON_VMA_LAZY adds to each vm_area_struct in the anon table, 0..=256",
         },
     },
 }
@@ -70,6 +76,8 @@ pub(crate) struct Params {
     pub(crate) policy: Policy,
     /// The load-time tree count (`policy`'s TREES, else `nr_trees`).
     pub(crate) tree_count: TreeCount,
+    /// Bytes ANON_VMA_LAZY adds per VMA (`anon` table).
+    pub(crate) vma_extra_bytes: u32,
 }
 
 impl Params {
@@ -86,6 +94,11 @@ impl Params {
         }
         if max_files == 0 || max_files > MAX_FILES {
             pr_err!("invalid max_files={max_files}: want 1..={MAX_FILES}\n");
+            return Err(EINVAL);
+        }
+        let vma_extra_bytes = *module_parameters::vma_extra_bytes.value_ref();
+        if vma_extra_bytes > 256 {
+            pr_err!("invalid vma_extra_bytes={vma_extra_bytes}: want 0..=256\n");
             return Err(EINVAL);
         }
         let by_nr = match nr_trees {
@@ -109,6 +122,7 @@ impl Params {
             max_files,
             policy,
             tree_count,
+            vma_extra_bytes,
         })
     }
 }
@@ -164,6 +178,9 @@ pub(crate) struct Shared {
     pub(crate) designs: Atomic<u32>,
     /// Lock replay counters.
     pub(crate) defer_stats: DeferStats,
+    /// The lazy anon rmap bookkeeping.
+    #[pin]
+    pub(crate) anon: SpinLock<AnonState>,
 }
 
 impl Shared {
@@ -181,7 +198,7 @@ impl Shared {
         };
         // File references are dropped outside the lock.
         drop(old);
-        views::seed(self)
+        views::seed(self, false)
     }
 }
 
@@ -198,6 +215,22 @@ enum TapKind {
     Free,
     /// `__rmap_walk_file(folio, mapping, pgoff_start, nr_pages, rwc, locked)`.
     Walk,
+    /// `__anon_vma_prepare(vma)`.
+    AnonPrepare,
+    /// `anon_vma_clone(dst, src, op)`.
+    AnonClone,
+    /// `anon_vma_fork(vma, pvma)`.
+    AnonFork,
+    /// `unlink_anon_vmas(vma)`.
+    AnonUnlink,
+    /// `anon_rmap_tree_insert(avc, anon_vma)`.
+    AvcInsert,
+    /// `anon_rmap_tree_remove(avc, anon_vma)`.
+    AvcRemove,
+    /// `__put_anon_vma(anon_vma)`.
+    PutAnonVma,
+    /// `vm_area_alloc(mm)` and `vm_area_dup(vma)`.
+    VmaAlloc,
 }
 
 /// A file-rmap tap.
@@ -269,7 +302,36 @@ impl KprobeHandler for Tap {
             TapKind::Free => {
                 sh.taps.free.add(1, Relaxed);
                 sh.shadow.lock().free(vma);
+                sh.anon.lock().vma_free();
             }
+            TapKind::AnonPrepare => sh.anon.lock().ev.prepare += 1,
+            TapKind::AnonClone => sh.anon.lock().ev.clone += 1,
+            TapKind::AnonUnlink => sh.anon.lock().ev.unlink += 1,
+            TapKind::AnonFork => {
+                let pvma = regs.arg(1) as *mut kernel::bindings::vm_area_struct;
+                let mut avcs = [0usize; anon::MAX_CHAIN];
+                let mut avs = [0usize; anon::MAX_CHAIN];
+                // SAFETY: at the entry of `anon_vma_fork()` the parent VMA is
+                // live and its mm write-locked (`dup_mmap()`): its chain is
+                // stable.
+                let (n, over) = unsafe { anon::chain(pvma, &mut avcs, &mut avs) };
+                let mut a = sh.anon.lock();
+                a.ev.fork += 1;
+                if over {
+                    a.ev.chain_overflow += 1;
+                }
+                a.materialize(&avs[..n]);
+            }
+            TapKind::AvcInsert => sh.anon.lock().avc_insert(vma, regs.arg(1)),
+            TapKind::AvcRemove => sh.anon.lock().avc_remove(vma),
+            TapKind::PutAnonVma => {
+                // SAFETY: at the entry of `__put_anon_vma()` the anon_vma
+                // (and its root, which it pins) are live.
+                let root = unsafe { sys::rs_anon_vma_dying_root(vma as *mut _) };
+                let root = (!root.is_null()).then_some(root as usize);
+                sh.anon.lock().put(vma, root);
+            }
+            TapKind::VmaAlloc => sh.anon.lock().vma_alloc(),
         }
     }
 }
@@ -300,6 +362,24 @@ struct RmapShadow {
     tap_free: Kprobe<Tap>,
     #[pin]
     tap_walk: Kprobe<Tap>,
+    #[pin]
+    tap_anon_prepare: Kprobe<Tap>,
+    #[pin]
+    tap_anon_clone: Kprobe<Tap>,
+    #[pin]
+    tap_anon_fork: Kprobe<Tap>,
+    #[pin]
+    tap_anon_unlink: Kprobe<Tap>,
+    #[pin]
+    tap_avc_insert: Kprobe<Tap>,
+    #[pin]
+    tap_avc_remove: Kprobe<Tap>,
+    #[pin]
+    tap_put_anon_vma: Kprobe<Tap>,
+    #[pin]
+    tap_vma_alloc: Kprobe<Tap>,
+    #[pin]
+    tap_vma_dup: Kprobe<Tap>,
     /// After the taps: nothing new is queued once they are gone.
     _drain: Drain,
     #[pin]
@@ -316,6 +396,8 @@ struct RmapShadow {
     memory: File<Arc<Shared>>,
     #[pin]
     locks: File<Arc<Shared>>,
+    #[pin]
+    anon: File<Arc<Shared>>,
     _dir: Dir,
 }
 
@@ -337,6 +419,7 @@ impl kernel::InPlaceModule for RmapShadow {
                     verdict <- new_mutex!(KVec::new()),
                     designs: Atomic::new(locks::ALL_DESIGNS),
                     defer_stats: DeferStats::new(),
+                    anon <- new_spinlock!(AnonState::new()),
                 }? Error),
                 GFP_KERNEL,
             )
@@ -362,13 +445,49 @@ impl kernel::InPlaceModule for RmapShadow {
                 c"__rmap_walk_file",
                 Tap { shared: shared.clone()?, kind: TapKind::Walk },
             ),
+            tap_anon_prepare <- Kprobe::new(
+                c"__anon_vma_prepare",
+                Tap { shared: shared.clone()?, kind: TapKind::AnonPrepare },
+            ),
+            tap_anon_clone <- Kprobe::new(
+                c"anon_vma_clone",
+                Tap { shared: shared.clone()?, kind: TapKind::AnonClone },
+            ),
+            tap_anon_fork <- Kprobe::new(
+                c"anon_vma_fork",
+                Tap { shared: shared.clone()?, kind: TapKind::AnonFork },
+            ),
+            tap_anon_unlink <- Kprobe::new(
+                c"unlink_anon_vmas",
+                Tap { shared: shared.clone()?, kind: TapKind::AnonUnlink },
+            ),
+            tap_avc_insert <- Kprobe::new(
+                c"anon_rmap_tree_insert",
+                Tap { shared: shared.clone()?, kind: TapKind::AvcInsert },
+            ),
+            tap_avc_remove <- Kprobe::new(
+                c"anon_rmap_tree_remove",
+                Tap { shared: shared.clone()?, kind: TapKind::AvcRemove },
+            ),
+            tap_put_anon_vma <- Kprobe::new(
+                c"__put_anon_vma",
+                Tap { shared: shared.clone()?, kind: TapKind::PutAnonVma },
+            ),
+            tap_vma_alloc <- Kprobe::new(
+                c"vm_area_alloc",
+                Tap { shared: shared.clone()?, kind: TapKind::VmaAlloc },
+            ),
+            tap_vma_dup <- Kprobe::new(
+                c"vm_area_dup",
+                Tap { shared: shared.clone()?, kind: TapKind::VmaAlloc },
+            ),
             tap_free <- {
                 let sh = shared.clone()?;
                 let tap = Tap { shared: sh.clone(), kind: TapKind::Free };
                 Kprobe::new(c"vm_area_free", tap).pin_chain(move |_| {
                     // Every tap is armed: now seed the VMAs that already exist.
                     let _serial = sh.rebuild.lock();
-                    views::seed(&sh)
+                    views::seed(&sh, true)
                 })
             },
             status <- dir.read_callback_file(c"status", shared.clone()?, &status::show),
@@ -392,6 +511,12 @@ impl kernel::InPlaceModule for RmapShadow {
                 shared.clone()?,
                 &views::show_locks,
                 &views::write_locks,
+            ),
+            anon <- dir.read_write_callback_file(
+                c"anon",
+                shared.clone()?,
+                &views::show_anon,
+                &views::write_anon,
             ),
             _dir: dir,
         }? Error)

@@ -608,7 +608,10 @@ fn smallest_of(trees: &[Tree]) -> usize {
 /// a policy change). Each mm is walked under its `mmap_read_lock`, which
 /// keeps its VMAs from being linked or unlinked meanwhile; VMAs the taps
 /// already linked are recognised by their record and not linked twice.
-pub(crate) fn seed(shared: &Shared) -> Result {
+///
+/// With `anon` (at load only), also counts every VMA and records every AVC
+/// and anon_vma of every VMA in the anon bookkeeping ([`crate::anon`]).
+pub(crate) fn seed(shared: &Shared, anon: bool) -> Result {
     const MAX_MMS: usize = 65536;
     let mut mms: KVec<*mut bindings::mm_struct> = KVec::with_capacity(1024, GFP_KERNEL)?;
     // The walk collects at most the capacity; grow until it fits.
@@ -647,6 +650,28 @@ pub(crate) fn seed(shared: &Shared) -> Result {
                     VmaView::read(vma),
                 )
             };
+            if anon {
+                let mut avcs = [0usize; crate::anon::MAX_CHAIN];
+                let mut avs = [0usize; crate::anon::MAX_CHAIN];
+                // SAFETY: `vma` is live and its mm read-locked; a VMA with an
+                // anon_vma only changes its chain under the mmap write lock
+                // (a fault's `__anon_vma_prepare()` only links a first AVC
+                // while `vma->anon_vma` is NULL).
+                let chain = unsafe {
+                    if sys::rs_vma_anon_vma(vma).is_null() {
+                        (0, false)
+                    } else {
+                        crate::anon::chain(vma, &mut avcs, &mut avs)
+                    }
+                };
+                let mut a = shared.anon.lock();
+                a.now.vmas += 1;
+                if chain.1 {
+                    a.ev.chain_overflow += 1;
+                }
+                a.seed_vma(&avcs[..chain.0], &avs[..chain.0]);
+                a.reset_hw();
+            }
             if let Some(v) = view {
                 let (cpu, node) = crate::cpu_node();
                 let mut s = shared.shadow.lock();

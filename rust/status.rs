@@ -25,6 +25,7 @@ pub(crate) fn show(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Res
     writeln!(f, "nr_cpu_ids: {}", cpu::nr_cpu_ids())?;
     writeln!(f, "param.nr_trees: {}", p.nr_trees)?;
     writeln!(f, "param.max_files: {}", p.max_files)?;
+    writeln!(f, "param.vma_extra_bytes: {}", p.vma_extra_bytes)?;
     writeln!(
         f,
         "tap.mapping_rmap_tree_insert: {}",

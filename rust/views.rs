@@ -91,6 +91,28 @@ pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     writeln!(f, "files {files}")?;
     writeln!(f, "vma_records {recs}")?;
     writeln!(f, "shadow_bytes {bytes}")?;
+    let (ev, abytes) = {
+        let a = sh.anon.lock();
+        (a.ev, a.bytes())
+    };
+    writeln!(f, "anon.prepare {}", ev.prepare)?;
+    writeln!(f, "anon.clone {}", ev.clone)?;
+    writeln!(f, "anon.fork {}", ev.fork)?;
+    writeln!(f, "anon.unlink {}", ev.unlink)?;
+    writeln!(f, "anon.avc_insert {}", ev.avc_insert)?;
+    writeln!(f, "anon.avc_remove {}", ev.avc_remove)?;
+    writeln!(f, "anon.av_freed {}", ev.av_freed)?;
+    writeln!(f, "anon.materialized {}", ev.materialized)?;
+    writeln!(f, "anon.vma_alloc {}", ev.vma_alloc)?;
+    writeln!(f, "anon.seeded_av {}", ev.seeded_av)?;
+    writeln!(f, "anon.seeded_avc {}", ev.seeded_avc)?;
+    writeln!(f, "anon.dup_avc {}", ev.dup_avc)?;
+    writeln!(f, "anon.unknown_avc {}", ev.unknown_avc)?;
+    writeln!(f, "anon.unknown_put {}", ev.unknown_put)?;
+    writeln!(f, "anon.freed_with_avcs {}", ev.freed_with_avcs)?;
+    writeln!(f, "anon.alloc_failures {}", ev.alloc_failures)?;
+    writeln!(f, "anon.chain_overflow {}", ev.chain_overflow)?;
+    writeln!(f, "anon.shadow_bytes {abytes}")?;
     let d = &sh.defer_stats;
     writeln!(f, "locks.designs {}", sh.designs.load(Relaxed))?;
     writeln!(f, "replay.queued {}", d.queued.load(Relaxed))?;
@@ -525,8 +547,8 @@ pub(crate) fn show_memory(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::
 }
 
 /// Re-seeds the shadow under the current policy (used at load).
-pub(crate) fn seed(sh: &Shared) -> Result {
-    shadow::seed(sh)
+pub(crate) fn seed(sh: &Shared, anon: bool) -> Result {
+    shadow::seed(sh, anon)
 }
 
 /// Sums of lock figures.
@@ -723,5 +745,99 @@ pub(crate) fn write_locks(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
             sh.designs.store(bits, Relaxed);
         }
     }
+    Ok(())
+}
+
+/// Bytes as KiB with one decimal.
+struct Kb(u64);
+
+impl fmt::Display for Kb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tenths = (self.0 * 10 + 512) / 1024;
+        write!(f, "{}.{}", tenths / 10, tenths % 10)
+    }
+}
+
+/// A change from `real` to `lazy` bytes in percent with one decimal.
+struct Pct(u64, u64);
+
+impl fmt::Display for Pct {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (real, lazy) = (self.0 as i64, self.1 as i64);
+        if real == 0 {
+            return f.write_str("-");
+        }
+        let permille =
+            ((lazy - real) * 1000 + if lazy >= real { real / 2 } else { -real / 2 }) / real;
+        let sign = if permille < 0 { "-" } else { "+" };
+        let a = permille.unsigned_abs();
+        write!(f, "{sign}{}.{}", a / 10, a % 10)
+    }
+}
+
+/// `anon`: per object, the real kernel's live objects and bytes beside
+/// ANON_VMA_LAZY's, the change, the high-water marks and the object size.
+pub(crate) fn show_anon(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let (now, hw) = {
+        let a = sh.anon.lock();
+        (a.now, a.hw)
+    };
+    let (vma, avc, av) = crate::anon::sizes();
+    let extra = sh.params.vma_extra_bytes as usize;
+    writeln!(
+        f,
+        "object real_objs real_kb lazy_objs lazy_kb change_pct real_hw_objs lazy_hw_objs obj_bytes lazy_obj_bytes"
+    )?;
+    let rows = [
+        (
+            "vm_area_struct",
+            now.vmas,
+            now.vmas,
+            hw.vmas,
+            hw.vmas,
+            vma,
+            vma + extra,
+        ),
+        (
+            "anon_vma_chain",
+            now.real_avc,
+            now.lazy_avc,
+            hw.real_avc,
+            hw.lazy_avc,
+            avc,
+            avc,
+        ),
+        (
+            "anon_vma",
+            now.real_av,
+            now.lazy_av,
+            hw.real_av,
+            hw.lazy_av,
+            av,
+            av,
+        ),
+    ];
+    for (name, real, lazy, rhw, lhw, size, lsize) in rows {
+        let (rb, lb) = (real * size as u64, lazy * lsize as u64);
+        writeln!(
+            f,
+            "{name} {real} {} {lazy} {} {} {rhw} {lhw} {size} {lsize}",
+            Kb(rb),
+            Kb(lb),
+            Pct(rb, lb)
+        )?;
+    }
+    Ok(())
+}
+
+/// Writing `anon`: `reset` restarts the high-water marks from the live
+/// counts. Anything else fails with `EINVAL`.
+pub(crate) fn write_anon(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; MAX_WRITE];
+    let n = read_line(r, &mut buf)?;
+    if &buf[..n] != b"reset" {
+        return Err(EINVAL);
+    }
+    sh.anon.lock().reset_hw();
     Ok(())
 }

@@ -9,7 +9,8 @@
 # rmap_shadow, selects the policy (default "node nodes"), runs an execl
 # storm pinned per CPU and prints the guest topology, the module's status,
 # the storm's loops/s, libc.so.6's and ld.so's per-tree VMA counts, the
-# shadow's counters and `verify all`.
+# per-tree lock figures of the three lock designs (totals and libc.so.6),
+# the shadow's counters and `verify all`.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -37,6 +38,7 @@ set -e
 D=/sys/kernel/debug/rmap_shadow
 insmod rmap_shadow.ko
 echo '$policy' >\$D/policy
+echo reset >\$D/locks
 echo '## status'
 cat \$D/status
 echo '## execl storm: $secs s, one process per CPU, pinned per CPU'
@@ -45,6 +47,8 @@ echo '## policy'
 cat \$D/policy
 echo '## libc.so.6 and ld.so after the storm (files)'
 grep -E '^path |/libc.so.6 |/ld-linux-x86-64.so.2 ' \$D/files
+echo '## locks: totals per design, then libc.so.6 per lock (ns)'
+grep -E '^path |^\* |/libc.so.6 ' \$D/locks
 echo '## stats'
 cat \$D/stats
 echo all >\$D/verify
