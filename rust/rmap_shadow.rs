@@ -29,6 +29,7 @@ mod shadow;
 mod status;
 mod strparam;
 mod sys;
+mod timing;
 mod views;
 
 use anon::AnonState;
@@ -181,6 +182,8 @@ pub(crate) struct Shared {
     /// The lazy anon rmap bookkeeping.
     #[pin]
     pub(crate) anon: SpinLock<AnonState>,
+    /// Handler costs per tap kind.
+    pub(crate) timing: timing::TapTiming,
 }
 
 impl Shared {
@@ -239,8 +242,75 @@ struct Tap {
     kind: TapKind,
 }
 
+impl TapKind {
+    /// Every kind, in `taps` order.
+    const ALL: [TapKind; 13] = [
+        TapKind::Insert,
+        TapKind::InsertAfter,
+        TapKind::Remove,
+        TapKind::Free,
+        TapKind::Walk,
+        TapKind::AnonPrepare,
+        TapKind::AnonClone,
+        TapKind::AnonFork,
+        TapKind::AnonUnlink,
+        TapKind::AvcInsert,
+        TapKind::AvcRemove,
+        TapKind::PutAnonVma,
+        TapKind::VmaAlloc,
+    ];
+
+    /// The probed function(s).
+    fn name(self) -> &'static str {
+        match self {
+            TapKind::Insert => "mapping_rmap_tree_insert",
+            TapKind::InsertAfter => "mapping_rmap_tree_insert_after",
+            TapKind::Remove => "mapping_rmap_tree_remove",
+            TapKind::Free => "vm_area_free",
+            TapKind::Walk => "__rmap_walk_file",
+            TapKind::AnonPrepare => "__anon_vma_prepare",
+            TapKind::AnonClone => "anon_vma_clone",
+            TapKind::AnonFork => "anon_vma_fork",
+            TapKind::AnonUnlink => "unlink_anon_vmas",
+            TapKind::AvcInsert => "anon_rmap_tree_insert",
+            TapKind::AvcRemove => "anon_rmap_tree_remove",
+            TapKind::PutAnonVma => "__put_anon_vma",
+            TapKind::VmaAlloc => "vm_area_alloc+vm_area_dup",
+        }
+    }
+}
+
+/// `taps`: per tap, hits and the handler's cost (ns).
+pub(crate) fn show_taps(sh: &Arc<Shared>, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    writeln!(f, "tap hits mean_ns p50_ns p99_ns max_ns")?;
+    for (i, k) in TapKind::ALL.iter().enumerate() {
+        let s = sh.timing.summary(i);
+        writeln!(
+            f,
+            "{} {} {} {} {} {}",
+            k.name(),
+            s.n,
+            s.mean,
+            s.p50,
+            s.p99,
+            s.max
+        )?;
+    }
+    Ok(())
+}
+
 impl KprobeHandler for Tap {
     fn pre(&self, regs: &Regs) {
+        let t0 = locks::now_ns();
+        self.handle(regs);
+        let ns = locks::now_ns().saturating_sub(t0);
+        self.shared.timing.record(self.kind as usize, ns);
+    }
+}
+
+impl Tap {
+    /// The tap's work (atomic context).
+    fn handle(&self, regs: &Regs) {
         let sh = &*self.shared;
         let vma = regs.arg(0);
         match self.kind {
@@ -398,6 +468,8 @@ struct RmapShadow {
     locks: File<Arc<Shared>>,
     #[pin]
     anon: File<Arc<Shared>>,
+    #[pin]
+    taps: File<Arc<Shared>>,
     _dir: Dir,
 }
 
@@ -420,6 +492,7 @@ impl kernel::InPlaceModule for RmapShadow {
                     designs: Atomic::new(locks::ALL_DESIGNS),
                     defer_stats: DeferStats::new(),
                     anon <- new_spinlock!(AnonState::new()),
+                    timing: timing::TapTiming::new(TapKind::ALL.len())?,
                 }? Error),
                 GFP_KERNEL,
             )
@@ -518,6 +591,7 @@ impl kernel::InPlaceModule for RmapShadow {
                 &views::show_anon,
                 &views::write_anon,
             ),
+            taps <- dir.read_callback_file(c"taps", shared.clone()?, &show_taps),
             _dir: dir,
         }? Error)
     }

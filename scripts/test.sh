@@ -109,12 +109,14 @@ check "host: interval tree and policy unit tests (cargo test)" \
 check "host: selftests build" rs_chroot make -C "$RS_REPO/selftests" KSRC="$ksrc" all
 
 # --- guest kselftests ------------------------------------------------------------
+# Guests boot with slab_nomerge: the anon cross-check reads the anon_vma and
+# anon_vma_chain caches in /proc/slabinfo, which merging would hide.
 # Counts the harness's own test lines ("# ok N name") and the runner's lines
 # for the shell tests; a runner "not ok" for the harness binary (a crash, a
 # timeout) counts as one more failure.
 for topo in "${topos[@]}"; do
 	log=$logdir/guest-$topo.log
-	"$RS_REPO/scripts/vm.sh" -t 1500 "$topo" "$FLAVOR" \
+	"$RS_REPO/scripts/vm.sh" -t 1500 -a slab_nomerge "$topo" "$FLAVOR" \
 		"RMAP_SHADOW_KO=$RS_REPO/rmap_shadow.ko make -s -C selftests KSRC=$ksrc run_tests" \
 		>"$log" 2>&1
 	rc=$?

@@ -319,6 +319,34 @@ static inline int rs_lock_row(const char *path, const char *design, const char *
 	return found;
 }
 
+/* One row of the `anon` table. */
+struct rs_anon_row {
+	long long real, lazy, real_hw, lazy_hw, size, lazy_size;
+};
+
+/* Reads the row of @object (`anon_vma`, `anon_vma_chain`, `vm_area_struct`); 0 if found. */
+static inline int rs_anon_row(const char *object, struct rs_anon_row *row)
+{
+	char *text = rs_read_file(RS_DEBUGFS "/anon"), *line, *save = NULL;
+	int found = -1;
+
+	if (!text)
+		return -1;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[64], rkb[32], lkb[32], pct[32];
+
+		if (sscanf(line, "%63s %lld %31s %lld %31s %31s %lld %lld %lld %lld", name, &row->real,
+			   rkb, &row->lazy, lkb, pct, &row->real_hw, &row->lazy_hw, &row->size,
+			   &row->lazy_size) == 10 &&
+		    !strcmp(name, object)) {
+			found = 0;
+			break;
+		}
+	}
+	free(text);
+	return found;
+}
+
 /*
  * Number of lines of /proc/PID/maps, over every process, naming @path.
  * Read in-process: a helper process would map libc itself.
