@@ -66,3 +66,18 @@ struct anon_vma *rs_vma_anon_vma(struct vm_area_struct *vma)
 {
 	return READ_ONCE(vma->anon_vma);
 }
+
+int rs_cpu_online(unsigned int cpu)
+{
+	return cpu_online(cpu);
+}
+
+int rs_cpu_to_node(unsigned int cpu)
+{
+	return cpu_to_node(cpu);
+}
+
+void rs_cond_resched(void)
+{
+	cond_resched();
+}

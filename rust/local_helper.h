@@ -46,6 +46,11 @@ unsigned long rs_anon_vma_num_children(struct anon_vma *av);
  * (root != av and this is the root's last reference), else NULL.
  */
 struct anon_vma *rs_anon_vma_dying_root(struct anon_vma *av);
+/* cond_resched(). */
+void rs_cond_resched(void);
+/* cpu_online(@cpu), cpu_to_node(@cpu). */
+int rs_cpu_online(unsigned int cpu);
+int rs_cpu_to_node(unsigned int cpu);
 /* @vma->anon_vma. */
 struct anon_vma *rs_vma_anon_vma(struct vm_area_struct *vma);
 #endif

@@ -89,14 +89,14 @@ pub(crate) enum Op {
 }
 
 /// One lockdep class per tree index (walks acquire them in increasing order).
-static TREE_KEYS: [LockClassKey; MAX_LOCK_TREES] = [const {
+pub(crate) static TREE_KEYS: [LockClassKey; MAX_LOCK_TREES] = [const {
     // SAFETY: static memory, never moved or dropped.
     unsafe { LockClassKey::new_static() }
 }; MAX_LOCK_TREES];
 
 /// The lockdep class of the per-file locks.
 // SAFETY: static memory, never moved or dropped.
-static FILE_KEY: LockClassKey = unsafe { LockClassKey::new_static() };
+pub(crate) static FILE_KEY: LockClassKey = unsafe { LockClassKey::new_static() };
 
 /// A kernel `struct rw_semaphore`.
 ///

@@ -27,6 +27,7 @@ mod locks;
 mod policy;
 mod shadow;
 mod status;
+mod storm;
 mod strparam;
 mod sys;
 mod timing;
@@ -184,6 +185,9 @@ pub(crate) struct Shared {
     pub(crate) anon: SpinLock<AnonState>,
     /// Handler costs per tap kind.
     pub(crate) timing: timing::TapTiming,
+    /// The in-kernel storm's last run (its threads, while running).
+    #[pin]
+    pub(crate) storm: Mutex<Option<storm::Storm>>,
 }
 
 impl Shared {
@@ -416,6 +420,8 @@ struct Drain(Arc<Shared>);
 
 impl Drop for Drain {
     fn drop(&mut self) {
+        // A storm in progress is stopped (its threads reaped) first.
+        drop(self.0.storm.lock().take());
         locks::drain(&self.0);
     }
 }
@@ -470,6 +476,8 @@ struct RmapShadow {
     anon: File<Arc<Shared>>,
     #[pin]
     taps: File<Arc<Shared>>,
+    #[pin]
+    storm: File<Arc<Shared>>,
     _dir: Dir,
 }
 
@@ -493,6 +501,7 @@ impl kernel::InPlaceModule for RmapShadow {
                     defer_stats: DeferStats::new(),
                     anon <- new_spinlock!(AnonState::new()),
                     timing: timing::TapTiming::new(TapKind::ALL.len())?,
+                    storm <- new_mutex!(None),
                 }? Error),
                 GFP_KERNEL,
             )
@@ -592,6 +601,12 @@ impl kernel::InPlaceModule for RmapShadow {
                 &views::write_anon,
             ),
             taps <- dir.read_callback_file(c"taps", shared.clone()?, &show_taps),
+            storm <- dir.read_write_callback_file(
+                c"storm",
+                shared.clone()?,
+                &views::show_storm,
+                &views::write_storm,
+            ),
             _dir: dir,
         }? Error)
     }

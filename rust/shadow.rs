@@ -53,7 +53,7 @@ unsafe impl Send for NodeArena {}
 
 impl NodeArena {
     /// An empty arena whose memory will come from node `nid`.
-    fn new(nid: NumaNode) -> Self {
+    pub(crate) fn new(nid: NumaNode) -> Self {
         Self {
             ptr: NonNull::dangling(),
             len: 0,

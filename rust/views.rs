@@ -841,3 +841,105 @@ pub(crate) fn write_anon(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
     sh.anon.lock().reset_hw();
     Ok(())
 }
+
+/// Parses `start [design=D] [policy=P] [trees=N] [secs=N] [vmas=N]
+/// [walk_every=N]`.
+fn parse_storm(s: &str) -> Result<crate::storm::Config> {
+    let mut it = s.split_ascii_whitespace();
+    if it.next() != Some("start") {
+        return Err(EINVAL);
+    }
+    let mut cfg = crate::storm::Config {
+        design: Design::Single,
+        policy: Policy::Node,
+        trees: crate::nr_node_ids().clamp(1, locks::MAX_LOCK_TREES as u32),
+        secs: 10,
+        vmas: 6000,
+        walk_every: 64,
+    };
+    let num = |v: &str, lo: u32, hi: u32| -> Result<u32> {
+        let n: u32 = v.parse().map_err(|_| EINVAL)?;
+        if n < lo || n > hi || v.starts_with('+') {
+            return Err(EINVAL);
+        }
+        Ok(n)
+    };
+    for w in it {
+        let (k, v) = w.split_once('=').ok_or(EINVAL)?;
+        match k {
+            "design" => cfg.design = Design::parse(v).ok_or(EINVAL)?,
+            "policy" => cfg.policy = Policy::parse(v).ok_or(EINVAL)?,
+            "trees" => cfg.trees = num(v, 1, locks::MAX_LOCK_TREES as u32)?,
+            "secs" => cfg.secs = num(v, 1, 600)?,
+            "vmas" => cfg.vmas = num(v, 0, 6000)?,
+            "walk_every" => cfg.walk_every = num(v, 1, 1_000_000)?,
+            _ => return Err(EINVAL),
+        }
+    }
+    Ok(cfg)
+}
+
+/// Writing `storm`: `start ...` (EBUSY while a run is going), or `stop`.
+pub(crate) fn write_storm(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; MAX_WRITE];
+    let n = read_line(r, &mut buf)?;
+    let arg = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
+    if arg == "stop" {
+        let mut g = sh.storm.lock();
+        if let Some(st) = Option::as_mut(&mut *g) {
+            st.stop();
+        }
+        return Ok(());
+    }
+    let cfg = parse_storm(arg)?;
+    let mut cur = sh.storm.lock();
+    if cur.as_ref().is_some_and(|s| !s.finished()) {
+        return Err(EBUSY);
+    }
+    // Reap the finished run first (its threads are parked).
+    drop(cur.take());
+    *cur = Some(crate::storm::Storm::start(cfg)?);
+    Ok(())
+}
+
+/// `storm`: header and one row: the last run (`none` before the first).
+pub(crate) fn show_storm(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(
+        f,
+        "state design policy trees secs vmas walk_every threads elapsed_ms execs ops ops_per_sec acq contended_permille wait_p50_ns wait_p99_ns hold_p50_ns hold_p99_ns walks found alloc_failures"
+    )?;
+    let cur = sh.storm.lock();
+    let Some(st) = cur.as_ref() else {
+        return writeln!(f, "none");
+    };
+    let run = &st.run;
+    let c = run.cfg;
+    let t1 = run.t1.load(Relaxed);
+    let end = if t1 != 0 { t1 } else { locks::now_ns() };
+    let ms = (end.saturating_sub(run.t0) / 1_000_000).max(1);
+    let g = &run.fig;
+    let (execs, walks) = (g.execs.load(Relaxed), g.walks.load(Relaxed));
+    let ops = execs * 10 + walks;
+    let (acq, con) = (g.acq.load(Relaxed), g.contended.load(Relaxed));
+    let (w, h) = (g.hist.summary(0), g.hist.summary(1));
+    let state = if st.finished() { "done" } else { "running" };
+    writeln!(
+        f,
+        "{state} {} {} {} {} {} {} {} {ms} {execs} {ops} {} {acq} {} {} {} {} {} {walks} {} {}",
+        c.design.name(),
+        c.policy.name(),
+        c.trees,
+        c.secs,
+        c.vmas,
+        c.walk_every,
+        run.threads,
+        (ops * 1000).checked_div(ms).unwrap_or(0),
+        (con * 1000).checked_div(acq).unwrap_or(0),
+        w.p50,
+        w.p99,
+        h.p50,
+        h.p99,
+        g.found.load(Relaxed),
+        g.alloc_failures.load(Relaxed)
+    )
+}

@@ -10,7 +10,8 @@
 # storm pinned per CPU and prints the guest topology, the module's status,
 # the storm's loops/s, libc.so.6's and ld.so's per-tree VMA counts, the
 # per-tree lock figures of the three lock designs (totals and libc.so.6),
-# the shadow's counters and `verify all`.
+# the real vs ANON_VMA_LAZY anon table, the taps' cost, the shadow's
+# counters and `verify all`.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -49,6 +50,10 @@ echo '## libc.so.6 and ld.so after the storm (files)'
 grep -E '^path |/libc.so.6 |/ld-linux-x86-64.so.2 ' \$D/files
 echo '## locks: totals per design, then libc.so.6 per lock (ns)'
 grep -E '^path |^\* |/libc.so.6 ' \$D/locks
+echo '## anon: real vs ANON_VMA_LAZY live objects'
+cat \$D/anon
+echo '## taps: hits and handler cost (ns)'
+cat \$D/taps
 echo '## stats'
 cat \$D/stats
 echo all >\$D/verify

@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The in-kernel storm: a locktorture-style stress of one lock design and
+//! policy, on real `rw_semaphore`s and sibling trees on their nodes.
+//!
+//! Started and stopped through debugfs (`storm`), never at load. One kthread
+//! per online CPU, bound to it, replays an execl-shaped mix on two synthetic
+//! files (a libc-like and an ld.so-like one), each pre-populated with
+//! `vmas` VMAs spread over its trees by the policy: an "exec" links five
+//! VMAs into a file (trees chosen by the policy, as the patch would at VMA
+//! creation), then unlinks the five the thread linked before (the previous
+//! exec's exit); every `walk_every` execs it walks the file (an interval
+//! query over every tree). Each lock acquisition is timed (a failed trylock
+//! first counts as contended). The run ends after `secs` seconds, on
+//! `stop`, or at unload.
+
+use crate::{
+    itree::ITree,
+    locks::{now_ns, RwSem, MAX_LOCK_TREES},
+    policy::{hash_ptr, Policy},
+    shadow::NodeArena,
+    sys,
+    timing::TapTiming,
+};
+use core::cell::UnsafeCell;
+use kernel::{
+    alloc::NumaNode,
+    bindings,
+    prelude::*,
+    sync::atomic::{Atomic, Relaxed},
+};
+
+/// Files per storm.
+const FILES: usize = 2;
+/// VMAs an exec links into a file.
+const PER_EXEC: usize = 5;
+/// Page offsets of an exec's five VMAs (libc.so.6's layout, in pages).
+const LAYOUT: [(u64, u64); PER_EXEC] = [
+    (0, 0x27),
+    (0x28, 0x19f),
+    (0x1a0, 0x1ef),
+    (0x1f0, 0x1f3),
+    (0x1f4, 0x1f5),
+];
+
+/// What a `start` asks for.
+#[derive(Clone, Copy)]
+pub(crate) struct Config {
+    /// Lock design.
+    pub(crate) design: crate::locks::Design,
+    /// Tree-choice policy.
+    pub(crate) policy: Policy,
+    /// Trees per file (1 ..= 32).
+    pub(crate) trees: u32,
+    /// Duration, 1 ..= 600 s.
+    pub(crate) secs: u32,
+    /// VMAs per file before the start, 0 ..= 6000.
+    pub(crate) vmas: u32,
+    /// Execs between walks, 1 ..= 1000000.
+    pub(crate) walk_every: u32,
+}
+
+/// One sibling tree of a storm file, with its rwsem.
+///
+/// # Invariants
+///
+/// `tree` is only read under a design's read side and only written under
+/// its write side, as [`StormFile::link`], [`StormFile::unlink`] and
+/// [`StormFile::walk`] take them.
+#[pin_data]
+struct StormTree {
+    #[pin]
+    lock: RwSem,
+    tree: UnsafeCell<ITree<NodeArena>>,
+    len: Atomic<u64>,
+}
+
+/// A synthetic file.
+#[pin_data]
+struct StormFile {
+    #[pin]
+    lock: RwSem,
+    trees: KVec<Pin<KBox<StormTree>>>,
+}
+
+// SAFETY: the trees are only accessed under the locks (type invariant of
+// `StormTree`); everything else is immutable or atomic.
+unsafe impl Sync for StormFile {}
+// SAFETY: as above; the arenas own their memory.
+unsafe impl Send for StormFile {}
+
+/// The figures of a run.
+pub(crate) struct Figures {
+    /// Lock acquisitions.
+    pub(crate) acq: Atomic<u64>,
+    /// Acquisitions whose trylock failed.
+    pub(crate) contended: Atomic<u64>,
+    /// Execs (five links and five unlinks each).
+    pub(crate) execs: Atomic<u64>,
+    /// Walks.
+    pub(crate) walks: Atomic<u64>,
+    /// VMAs found by walks.
+    pub(crate) found: Atomic<u64>,
+    /// Tree allocation failures.
+    pub(crate) alloc_failures: Atomic<u64>,
+    /// Wait of every acquisition (kind 0) and hold of every write (kind 1).
+    pub(crate) hist: TapTiming,
+}
+
+/// A storm run: its files, threads and figures.
+pub(crate) struct Run {
+    /// What was asked.
+    pub(crate) cfg: Config,
+    files: KVec<Pin<KBox<StormFile>>>,
+    /// The figures.
+    pub(crate) fig: Figures,
+    /// Set to end the run early.
+    abort: Atomic<u32>,
+    /// Threads that finished their loop.
+    pub(crate) done: Atomic<u32>,
+    /// Threads started.
+    pub(crate) threads: u32,
+    /// Start and deadline, ns.
+    pub(crate) t0: u64,
+    deadline: u64,
+    /// When the last thread finished (0: running).
+    pub(crate) t1: Atomic<u64>,
+}
+
+/// A run with its kthreads; dropping it stops and reaps them.
+pub(crate) struct Storm {
+    /// The run (boxed: the threads hold its address).
+    pub(crate) run: KBox<Run>,
+    tasks: KVec<*mut bindings::task_struct>,
+}
+
+// SAFETY: the task pointers are only used by `Drop` (kthread_stop()), from
+// any task.
+unsafe impl Send for Storm {}
+
+/// Per-thread argument.
+struct ThreadArg {
+    run: *const Run,
+    cpu: u32,
+    node: u32,
+    index: u32,
+}
+
+impl StormFile {
+    fn new(trees: u32) -> Result<Pin<KBox<Self>>> {
+        let mut v = KVec::with_capacity(trees as usize, GFP_KERNEL)?;
+        let nr_nodes = crate::nr_node_ids().max(1);
+        for i in 0..trees {
+            let nid = NumaNode::new((i % nr_nodes) as i32).unwrap_or(NumaNode::NO_NODE);
+            v.push(
+                KBox::pin_init(
+                    pin_init!(StormTree {
+                        lock <- RwSem::new(c"rmap_shadow_storm_tree", &crate::locks::TREE_KEYS[i as usize]),
+                        tree: UnsafeCell::new(ITree::new(NodeArena::new(nid), 0x9e37_79b9 ^ i)),
+                        len: Atomic::new(0),
+                    }),
+                    GFP_KERNEL,
+                )?,
+                GFP_KERNEL,
+            )?;
+        }
+        KBox::pin_init(
+            pin_init!(StormFile {
+                lock <- RwSem::new(c"rmap_shadow_storm_file", &crate::locks::FILE_KEY),
+                trees: v,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Takes `sem` for write or read, timing the wait.
+    fn timed<G>(fig: &Figures, try_: impl FnOnce() -> Option<G>, block: impl FnOnce() -> G) -> G {
+        let t0 = now_ns();
+        let g = match try_() {
+            Some(g) => g,
+            None => {
+                fig.contended.add(1, Relaxed);
+                block()
+            }
+        };
+        fig.acq.add(1, Relaxed);
+        fig.hist.record(0, now_ns().saturating_sub(t0));
+        g
+    }
+
+    fn write<'a>(fig: &Figures, s: &'a RwSem) -> crate::locks::WriteGuard<'a> {
+        Self::timed(fig, || s.try_write(), || s.write())
+    }
+
+    fn read<'a>(fig: &Figures, s: &'a RwSem) -> crate::locks::ReadGuard<'a> {
+        Self::timed(fig, || s.try_read(), || s.read())
+    }
+
+    /// Links (`link`) or unlinks `[start, last]` `key` in tree `t` under
+    /// `design`'s write side.
+    fn change(
+        &self,
+        fig: &Figures,
+        design: crate::locks::Design,
+        t: usize,
+        (start, last): (u64, u64),
+        key: usize,
+        link: bool,
+    ) {
+        use crate::locks::Design::*;
+        let tree = &self.trees[t];
+        let (_f, _fr, _t);
+        match design {
+            Single => _f = Some(Self::write(fig, &self.lock)),
+            AllTrees => _t = Some(Self::write(fig, &tree.lock)),
+            Inverted => {
+                _fr = Some(Self::read(fig, &self.lock));
+                _t = Some(Self::write(fig, &tree.lock));
+            }
+        }
+        let h0 = now_ns();
+        // SAFETY: the design's write side for tree `t` is held just above
+        // (the file lock for write, or the tree lock for write): nobody else
+        // reads or writes this tree meanwhile (type invariant).
+        let it = unsafe { &mut *tree.tree.get() };
+        if link {
+            if it.insert(start, last, key).is_err() {
+                fig.alloc_failures.add(1, Relaxed);
+            } else {
+                tree.len.add(1, Relaxed);
+            }
+        } else if it.remove(start, key) {
+            tree.len.fetch_sub(1, Relaxed);
+        }
+        fig.hist.record(1, now_ns().saturating_sub(h0));
+    }
+
+    /// Walks `[start, last]` over every tree under `design`'s read side.
+    fn walk(&self, fig: &Figures, design: crate::locks::Design, start: u64, last: u64) -> u64 {
+        use crate::locks::Design::*;
+        let mut found = 0u64;
+        let mut count = |trees: &KVec<Pin<KBox<StormTree>>>| {
+            for t in trees.iter() {
+                // SAFETY: the design's read side for every tree is held by
+                // the caller below (file lock read or write, or every tree
+                // lock for read): no writer meanwhile (type invariant).
+                let it = unsafe { &*t.tree.get() };
+                it.query(start, last, &mut |_| found += 1);
+            }
+        };
+        match design {
+            Single => {
+                let _g = Self::read(fig, &self.lock);
+                count(&self.trees);
+            }
+            Inverted => {
+                let _g = Self::write(fig, &self.lock);
+                count(&self.trees);
+            }
+            AllTrees => {
+                let mut held: [Option<crate::locks::ReadGuard<'_>>; MAX_LOCK_TREES] =
+                    [const { None }; MAX_LOCK_TREES];
+                for (h, t) in held.iter_mut().zip(self.trees.iter()) {
+                    *h = Some(Self::read(fig, &t.lock));
+                }
+                count(&self.trees);
+                for h in held.iter_mut().rev() {
+                    *h = None;
+                }
+            }
+        }
+        found
+    }
+
+    /// The tree `policy` picks for `key` created on `cpu`/`node`.
+    fn choose(&self, policy: Policy, key: usize, cpu: u32, node: u32) -> usize {
+        let n = self.trees.len().max(1);
+        match policy {
+            Policy::Single => 0,
+            Policy::Node => node as usize % n,
+            Policy::Cpu => cpu as usize % n,
+            Policy::Hash => (hash_ptr(key) % n as u64) as usize,
+            Policy::Smallest => {
+                let mut best = 0;
+                for (i, t) in self.trees.iter().enumerate() {
+                    if t.len.load(Relaxed) < self.trees[best].len.load(Relaxed) {
+                        best = i;
+                    }
+                }
+                best
+            }
+        }
+    }
+}
+
+/// The thread body.
+///
+/// # Safety
+///
+/// `data` is a `KBox<ThreadArg>` leaked by [`Storm::start`], whose run
+/// outlives the thread (`Storm::drop` stops every thread before freeing it).
+unsafe extern "C" fn thread_fn(data: *mut core::ffi::c_void) -> core::ffi::c_int {
+    // SAFETY: per the function's contract.
+    let arg = unsafe { KBox::from_raw(data.cast::<ThreadArg>()) };
+    // SAFETY: the run outlives this thread.
+    let run = unsafe { &*arg.run };
+    let cfg = run.cfg;
+    // The VMAs (key, tree) of this thread's previous exec, per file.
+    let mut mine = [[(0usize, 0usize); PER_EXEC]; FILES];
+    let mut seq: usize = 0;
+    let mut exec: u64 = 0;
+    let base = (arg.index as usize + 1) << 40;
+    // SAFETY: no preconditions.
+    let mut rnd = unsafe { bindings::get_random_u32() } | 1;
+    while run.abort.load(Relaxed) == 0 && now_ns() < run.deadline {
+        // SAFETY: kthread context.
+        if unsafe { bindings::kthread_should_stop() } {
+            break;
+        }
+        let fi = (exec as usize) % FILES;
+        let file = &run.files[fi];
+        for (j, &(s, l)) in LAYOUT.iter().enumerate() {
+            seq += 1;
+            let key = base | seq << 3;
+            let t = file.choose(cfg.policy, key, arg.cpu, arg.node);
+            file.change(&run.fig, cfg.design, t, (s, l), key, true);
+            let (old, ot) = core::mem::replace(&mut mine[fi][j], (key, t));
+            if old != 0 {
+                file.change(&run.fig, cfg.design, ot, (s, l), old, false);
+            }
+        }
+        exec += 1;
+        run.fig.execs.add(1, Relaxed);
+        if exec % u64::from(cfg.walk_every.max(1)) == 0 {
+            rnd ^= rnd << 13;
+            rnd ^= rnd >> 17;
+            rnd ^= rnd << 5;
+            let p = u64::from(rnd % 0x1f6);
+            let found = file.walk(&run.fig, cfg.design, p, p);
+            run.fig.walks.add(1, Relaxed);
+            run.fig.found.add(found, Relaxed);
+        }
+        if exec % 64 == 0 {
+            // SAFETY: kthread context, no lock held.
+            unsafe { sys::rs_cond_resched() };
+        }
+    }
+    if run.done.fetch_add(1, Relaxed) + 1 == run.threads {
+        run.t1.store(now_ns(), Relaxed);
+    }
+    // Park until `kthread_stop()`.
+    // SAFETY: kthread context, no lock held.
+    while !unsafe { bindings::kthread_should_stop() } {
+        // SAFETY: as above.
+        unsafe { bindings::schedule_timeout_interruptible(10) };
+    }
+    0
+}
+
+impl Storm {
+    /// Populates the files and starts one thread per online CPU.
+    pub(crate) fn start(cfg: Config) -> Result<Self> {
+        if cfg.trees as usize > MAX_LOCK_TREES || cfg.trees == 0 {
+            return Err(EINVAL);
+        }
+        let trees = if cfg.policy == Policy::Single {
+            1
+        } else {
+            cfg.trees
+        };
+        let mut files = KVec::with_capacity(FILES, GFP_KERNEL)?;
+        for _ in 0..FILES {
+            files.push(StormFile::new(trees)?, GFP_KERNEL)?;
+        }
+        let fig = Figures {
+            acq: Atomic::new(0),
+            contended: Atomic::new(0),
+            execs: Atomic::new(0),
+            walks: Atomic::new(0),
+            found: Atomic::new(0),
+            alloc_failures: Atomic::new(0),
+            hist: TapTiming::new(2)?,
+        };
+        let nr_cpus = kernel::cpu::nr_cpu_ids();
+        let mut cpus = KVec::new();
+        for cpu in 0..nr_cpus {
+            // SAFETY: `cpu < nr_cpu_ids`.
+            if unsafe { sys::rs_cpu_online(cpu) } != 0 {
+                cpus.push(cpu, GFP_KERNEL)?;
+            }
+        }
+        let t0 = now_ns();
+        let mut run = KBox::new(
+            Run {
+                cfg: Config { trees, ..cfg },
+                files,
+                fig,
+                abort: Atomic::new(0),
+                done: Atomic::new(0),
+                threads: cpus.len() as u32,
+                t0,
+                deadline: u64::MAX,
+                t1: Atomic::new(0),
+            },
+            GFP_KERNEL,
+        )?;
+        // The pre-existing VMAs, placed as if created on CPU 0 / node 0
+        // then spread by the policy over the keys.
+        for (fi, file) in run.files.iter().enumerate() {
+            for v in 0..cfg.vmas as usize {
+                let key = (fi + 1) << 56 | v << 3;
+                let (s, l) = LAYOUT[v % PER_EXEC];
+                let t = file.choose(cfg.policy, key, v as u32, v as u32);
+                file.change(&run.fig, cfg.design, t, (s, l), key, true);
+            }
+        }
+        run.fig.acq.store(0, Relaxed);
+        run.fig.contended.store(0, Relaxed);
+        run.fig.hist = TapTiming::new(2)?;
+        run.t0 = now_ns();
+        run.deadline = run.t0 + u64::from(cfg.secs) * 1_000_000_000;
+        let mut storm = Storm {
+            run,
+            tasks: KVec::with_capacity(cpus.len(), GFP_KERNEL)?,
+        };
+        for (i, &cpu) in cpus.iter().enumerate() {
+            let arg = KBox::new(
+                ThreadArg {
+                    run: &*storm.run,
+                    cpu,
+                    // SAFETY: `cpu` is online.
+                    node: unsafe { sys::rs_cpu_to_node(cpu) } as u32,
+                    index: i as u32,
+                },
+                GFP_KERNEL,
+            )?;
+            let p = KBox::into_raw(arg);
+            // SAFETY: `thread_fn`'s contract holds: `p` is a leaked
+            // `ThreadArg` and `Storm::drop` stops the thread before the run
+            // goes; the name format takes the CPU number.
+            let task = unsafe {
+                bindings::kthread_create_on_cpu(
+                    Some(thread_fn),
+                    p.cast(),
+                    cpu,
+                    c"rmap_shadow_storm/%u".as_char_ptr(),
+                )
+            };
+            if kernel::error::from_err_ptr(task).is_err() {
+                // SAFETY: the thread was not created: `p` is still ours.
+                drop(unsafe { KBox::from_raw(p) });
+                storm.run.abort.store(1, Relaxed);
+                return Err(ENOMEM);
+            }
+            // SAFETY: `task` is a new kthread; a reference keeps it for
+            // `kthread_stop()` even after it exits.
+            unsafe { bindings::get_task_struct(task) };
+            storm.tasks.push(task, GFP_KERNEL)?;
+        }
+        for &t in storm.tasks.iter() {
+            // SAFETY: created above and referenced.
+            unsafe { bindings::wake_up_process(t) };
+        }
+        Ok(storm)
+    }
+
+    /// Whether every thread finished.
+    pub(crate) fn finished(&self) -> bool {
+        self.run.done.load(Relaxed) == self.run.threads
+    }
+
+    /// Ends the run early and reaps its threads; the figures stay. Sleeps.
+    pub(crate) fn stop(&mut self) {
+        self.run.abort.store(1, Relaxed);
+        for &t in self.tasks.iter() {
+            // SAFETY: as in `drop`.
+            unsafe {
+                bindings::kthread_stop(t);
+                bindings::put_task_struct(t);
+            }
+        }
+        self.tasks.clear();
+    }
+}
+
+impl Drop for Storm {
+    fn drop(&mut self) {
+        self.run.abort.store(1, Relaxed);
+        for &t in self.tasks.iter() {
+            // SAFETY: `t` is a kthread we created and hold a reference on;
+            // `kthread_stop()` wakes it, waits for it to exit (or returns
+            // at once if it never ran: the thread function is then not
+            // called, and its argument leaks, bounded by one small box).
+            unsafe {
+                bindings::kthread_stop(t);
+                bindings::put_task_struct(t);
+            }
+        }
+    }
+}
