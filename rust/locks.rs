@@ -94,6 +94,13 @@ pub(crate) static TREE_KEYS: [LockClassKey; MAX_LOCK_TREES] = [const {
     unsafe { LockClassKey::new_static() }
 }; MAX_LOCK_TREES];
 
+/// The lockdep name of [`TREE_KEYS`]' classes (one pointer: lockdep warns
+/// when a class is named by two different strings).
+pub(crate) static TREE_LOCK_NAME: &CStr = c"rmap_shadow_tree";
+
+/// The lockdep name of [`FILE_KEY`]'s class.
+pub(crate) static FILE_LOCK_NAME: &CStr = c"rmap_shadow_file";
+
 /// The lockdep class of the per-file locks.
 // SAFETY: static memory, never moved or dropped.
 pub(crate) static FILE_KEY: LockClassKey = unsafe { LockClassKey::new_static() };
@@ -323,7 +330,7 @@ fn tree_locks(n: usize) -> Result<KVec<Pin<KBox<TimedLock>>>> {
     v.reserve(n, GFP_ATOMIC)?;
     for key in TREE_KEYS.iter().take(n) {
         v.push(
-            KBox::pin_init(TimedLock::new(c"rmap_shadow_tree", key), GFP_ATOMIC)?,
+            KBox::pin_init(TimedLock::new(TREE_LOCK_NAME, key), GFP_ATOMIC)?,
             GFP_ATOMIC,
         )?;
     }
@@ -338,8 +345,8 @@ impl FileLocks {
         let inv_trees = tree_locks(ntrees)?;
         Arc::pin_init(
             pin_init!(Self {
-                single <- TimedLock::new(c"rmap_shadow_file", &FILE_KEY),
-                inv_file <- TimedLock::new(c"rmap_shadow_file", &FILE_KEY),
+                single <- TimedLock::new(FILE_LOCK_NAME, &FILE_KEY),
+                inv_file <- TimedLock::new(FILE_LOCK_NAME, &FILE_KEY),
                 all_trees,
                 inv_trees,
             }),

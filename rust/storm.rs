@@ -155,7 +155,7 @@ impl StormFile {
             v.push(
                 KBox::pin_init(
                     pin_init!(StormTree {
-                        lock <- RwSem::new(c"rmap_shadow_storm_tree", &crate::locks::TREE_KEYS[i as usize]),
+                        lock <- RwSem::new(crate::locks::TREE_LOCK_NAME, &crate::locks::TREE_KEYS[i as usize]),
                         tree: UnsafeCell::new(ITree::new(NodeArena::new(nid), 0x9e37_79b9 ^ i)),
                         len: Atomic::new(0),
                     }),
@@ -166,7 +166,7 @@ impl StormFile {
         }
         KBox::pin_init(
             pin_init!(StormFile {
-                lock <- RwSem::new(c"rmap_shadow_storm_file", &crate::locks::FILE_KEY),
+                lock <- RwSem::new(crate::locks::FILE_LOCK_NAME, &crate::locks::FILE_KEY),
                 trees: v,
             }),
             GFP_KERNEL,

@@ -810,26 +810,29 @@ static int anon_snap(struct anon_snap *s)
 #define ANON_NOISE 8
 
 /*
- * Waits (at most 20 s) until the anon counts are the same in two reads
- * 500 ms apart: loading the module sends uevents, and udevd forks workers
- * that live for a while; then snapshots.
+ * Waits (at most 30 s) until the anon counts stay the same for 4 s (eight
+ * reads 500 ms apart), then snapshots: loading the module sends uevents,
+ * and udevd forks a worker that lives until it has been idle for a few
+ * seconds.
  */
 static int anon_quiet_snap(struct anon_snap *s)
 {
 	struct anon_snap prev;
-	int i;
+	int i, same = 0;
 
 	if (system("udevadm settle -t 10 >/dev/null 2>&1") < 0)
 		return -1;
 	if (anon_snap(&prev))
 		return -1;
-	for (i = 0; i < 40; i++) {
+	for (i = 0; i < 60 && same < 8; i++) {
 		usleep(500 * 1000);
 		if (anon_snap(s))
 			return -1;
 		if (s->av.real == prev.av.real && s->avc.real == prev.avc.real &&
 		    s->av.lazy == prev.av.lazy && s->avc.lazy == prev.avc.lazy)
-			return 0;
+			same++;
+		else
+			same = 0;
 		prev = *s;
 	}
 	return 0;
