@@ -10,6 +10,7 @@ RAW holds the guest lines of report.sh:
   A topo <anon table row>
   T topo <taps table row>
   K topo rep <storm table row> vcpus host_cores
+  B topo after-boot|after-16-apps <anon table row>
 
 Writes OUTDIR/results.csv, OUTDIR/report.md, OUTDIR/loops.png,
 OUTDIR/contention.png and prints the short form. Statistics: mean, sample
@@ -58,7 +59,7 @@ def ratio_ci(a, b):
 
 
 def main(raw, outdir):
-    runs, anon, taps, kern = [], {}, {}, []
+    runs, anon, taps, kern, seed = [], {}, {}, [], {}
     with open(raw) as f:
         for line in f:
             w = line.split()
@@ -81,6 +82,8 @@ def main(raw, outdir):
                     "walks": int(w[21]), "alloc_failures": int(w[23]),
                     "vcpus": int(w[24]), "host_cores": int(w[25]),
                 })
+            elif w[0] == "B" and len(w) == 13 and w[3] != "object":
+                seed.setdefault(w[1], {}).setdefault(w[2], {})[w[3]] = w[4:]
             elif w[0] == "A":
                 anon.setdefault(w[1], []).append(" ".join(w[2:]))
             elif w[0] == "T":
@@ -164,6 +167,17 @@ def main(raw, outdir):
                 ops = [k["ops_per_sec"] for k in kt if k["design"] == d and k["policy"] == "node"]
                 if ops:
                     short.append(f"  in-kernel {d}/node: {np.mean(ops):.0f} ± {ci95(ops):.0f} ops/s")
+        if topo in seed:
+            md.append("\nANON_VMA_LAZY, seed-style (module loaded after boot; then with 8 shells, "
+                      "4 python3, 4 coreutils pipelines running):\n")
+            for when, rows in seed[topo].items():
+                md.append(f"\n{when}:\n")
+                md.append("| Object | real (objs) | real (KB) | lazy (objs) | lazy (KB) | Change |")
+                md.append("|---|---|---|---|---|---|")
+                for obj in ("vm_area_struct", "anon_vma_chain", "anon_vma"):
+                    if obj in rows:
+                        v = rows[obj]
+                        md.append(f"| {obj} | {v[0]} | {v[1]} | {v[2]} | {v[3]} | {v[4]} % |")
         if topo in anon:
             md.append("\nAnon table (after the runs):\n\n```\n" + "\n".join(anon[topo]) + "\n```\n")
         if topo in taps:

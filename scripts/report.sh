@@ -73,6 +73,20 @@ D=/sys/kernel/debug/rmap_shadow
 n=\$(nproc)
 loaded() { grep -q '^rmap_shadow ' /proc/modules; }
 storm() { selftests/out/execl_storm -n \$n -d $secs -p cpu | sed -n 's/.*loops_per_sec=\\([0-9.]*\\).*/\\1/p'; }
+# The anon table after boot, and after launching a realistic set of apps:
+# 8 interactive-style shells, 4 python3 interpreters, 4 coreutils pipelines.
+insmod rmap_shadow.ko policy=node,nodes
+sed 's/^/B $topo after-boot /' \$D/anon
+apps=
+for i in 1 2 3 4 5 6 7 8; do bash -c 'read -r x' < <(sleep 600) & apps=\"\$apps \$!\"; done
+for i in 1 2 3 4; do python3 -c 'import json, time, collections; time.sleep(600)' & apps=\"\$apps \$!\"; done
+for i in 1 2 3 4; do (sleep 600 | sort | uniq -c | cat >/dev/null) & apps=\"\$apps \$!\"; done
+sleep 5
+sed 's/^/B $topo after-16-apps /' \$D/anon
+pkill -x sleep || true
+kill \$apps 2>/dev/null || true
+wait 2>/dev/null || true
+rmmod rmap_shadow
 for rep in \$(seq 1 $reps); do
 	for cfg in \$(printf '%s\\n' unloaded all single all-trees inverted | shuf); do
 		if [ \$cfg = unloaded ]; then
@@ -105,7 +119,7 @@ sed 's/^/A $topo /' \$D/anon
 echo '## taps'
 sed 's/^/T $topo /' \$D/taps
 rmmod rmap_shadow
-" | tee -a "$raw" | grep -E '^(R|K|## )' || die "report: the $topo guest failed (see $raw)"
+" | tee -a "$raw" | grep -E '^(R|K|B|## )' || die "report: the $topo guest failed (see $raw)"
 done
 
 # The toolchain root sees the repository (at the same path), not DIR.
