@@ -25,7 +25,6 @@ pub(crate) fn show(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Res
     writeln!(f, "nr_cpu_ids: {}", cpu::nr_cpu_ids())?;
     writeln!(f, "param.nr_trees: {}", p.nr_trees)?;
     writeln!(f, "param.max_files: {}", p.max_files)?;
-    writeln!(f, "param.vma_extra_bytes: {}", p.vma_extra_bytes)?;
     writeln!(
         f,
         "tap.mapping_rmap_tree_insert: {}",
@@ -35,5 +34,6 @@ pub(crate) fn show(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Res
     writeln!(f, "policy: {}", s.policy.name())?;
     writeln!(f, "trees: {} ({})", s.ntrees, s.tree_count)?;
     writeln!(f, "files: {}", s.files.iter().count())?;
+    writeln!(f, "param.vma_extra_bytes: {}", p.vma_extra_bytes)?;
     Ok(())
 }

@@ -699,7 +699,7 @@ TEST_F_TIMEOUT(module, locks_walks_take_every_tree, RS_TEST_TIMEOUT)
 	const size_t pages = 64, len = pages * 4096;
 	char path[4200], *buf, *m, *stats, lock[8], *slash;
 	struct rs_lock_row at, inf, it;
-	long long walks0, walks;
+	long long walks0, walks, d0 = 0;
 	volatile char sum = 0;
 	size_t i;
 	int fd;
@@ -737,16 +737,27 @@ TEST_F_TIMEOUT(module, locks_walks_take_every_tree, RS_TEST_TIMEOUT)
 	walks = rs_status_ll_ws(stats, "shadow.walks") - walks0;
 	free(stats);
 	TH_LOG("%lld walks", walks);
-	EXPECT_LE((long long)pages, walks);
+	/* One walk per folio (readahead may give large folios), at least one. */
+	EXPECT_LT(0, walks);
 	for (i = 0; i < 4; i++) {
 		snprintf(lock, sizeof(lock), "t%zu", i);
 		ASSERT_EQ(0, rs_lock_row(path, "all-trees", lock, &at));
 		ASSERT_EQ(0, rs_lock_row(path, "inverted", lock, &it));
-		/* Every walk read-locks every tree; writers add theirs. */
-		EXPECT_LE(walks, at.acq - it.acq) TH_LOG("tree %zu", i);
+		/*
+		 * Both designs write-lock a tree per link and unlink; only
+		 * all-trees read-locks it per walk: the difference is the
+		 * file's replayed walks, the same for every tree, and at most
+		 * every walk counted (kernel threads' walks are not replayed).
+		 */
+		if (i == 0)
+			d0 = at.acq - it.acq;
+		EXPECT_EQ(d0, at.acq - it.acq) TH_LOG("tree %zu", i);
 	}
+	TH_LOG("%lld replayed walks", d0);
+	EXPECT_LT(0, d0);
+	EXPECT_GE(walks, d0);
 	ASSERT_EQ(0, rs_lock_row(path, "inverted", "file", &inf));
-	EXPECT_LE(walks, inf.acq);
+	EXPECT_LE(d0, inf.acq);
 	munmap(m, len);
 	close(fd);
 	unlink(path);
