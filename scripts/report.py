@@ -58,6 +58,44 @@ def ratio_ci(a, b):
     return r, float(stats.t.ppf(0.975, df) * se)
 
 
+def md_to_rst(md):
+    """The report's Markdown (headings, pipe tables, fenced blocks) as
+    reStructuredText, for Documentation/."""
+    out, lines, i = [], md.split("\n"), 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("# "):
+            t = line[2:].strip()
+            out += ["=" * len(t), t, "=" * len(t), ""]
+        elif line.startswith("## "):
+            t = line[3:].strip()
+            out += [t, "-" * len(t), ""]
+        elif line.startswith("```"):
+            out += ["::", ""]
+            i += 1
+            while i < len(lines) and not lines[i].startswith("```"):
+                out.append("    " + lines[i])
+                i += 1
+            out.append("")
+        elif line.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].startswith("|"):
+                cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
+                if not all(set(c) <= set("-") for c in cells):
+                    rows.append(cells)
+                i += 1
+            out += [".. list-table::", "   :header-rows: 1", ""]
+            for r in rows:
+                out.append("   * - " + (r[0] or "\\"))
+                out += ["     - " + (c.replace("`", "``") or "\\") for c in r[1:]]
+            out.append("")
+            continue
+        else:
+            out.append(line.replace("`", "``"))
+        i += 1
+    return "\n".join(out) + "\n"
+
+
 def main(raw, outdir):
     runs, anon, taps, kern, seed = [], {}, {}, [], {}
     with open(raw) as f:
@@ -241,6 +279,8 @@ def main(raw, outdir):
     md.append("\nPlots: `loops.png`, `contention.png`" + (", `storm.png`" if kern else "") + ".\n")
     with open(os.path.join(outdir, "report.md"), "w") as f:
         f.write("\n".join(md) + "\n")
+    with open(os.path.join(outdir, "report.rst"), "w") as f:
+        f.write(md_to_rst("\n".join(md)))
     print("## report (short form)")
     print("\n".join(short))
 
