@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# run.sh [-d SECONDS] [-f perf|debug] [-p "POLICY [TREES]"] [TOPOLOGY]
+# run.sh [-d SECONDS] [-f perf|debug] [-p "POLICY [TREES]"] [-r REPS] [TOPOLOGY]
 #                                                   — the project's main job
 #
 # Builds what it needs from nothing (toolchain root, test kernel, module,
@@ -11,21 +11,28 @@
 # the storm's loops/s, libc.so.6's and ld.so's per-tree VMA counts, the
 # per-tree lock figures of the three lock designs (totals and libc.so.6),
 # the real vs ANON_VMA_LAZY anon table, the taps' cost, the shadow's
-# counters and `verify all`.
+# counters and `verify all`. It ends with a short contention-lab report of
+# the same topology (scripts/report.sh with REPS repetitions, default 2, of
+# 3 s storms per configuration and one 2 s in-kernel storm per design x
+# policy; REPS 0 skips it): the short form is printed, the full report and
+# plots go to the results directory it names. For statistically useful
+# numbers run scripts/report.sh itself (5 repetitions, three topologies).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-secs=10 flavor=perf policy="node nodes"
-while getopts "d:f:p:" o; do
+secs=10 flavor=perf policy="node nodes" reps=2
+while getopts "d:f:p:r:" o; do
 	case $o in
 	d) secs=$OPTARG ;;
 	f) flavor=$OPTARG ;;
 	p) policy=$OPTARG ;;
-	*) die "usage: run.sh [-d SECONDS] [-f perf|debug] [-p \"POLICY [TREES]\"] [TOPOLOGY]" ;;
+	r) reps=$OPTARG ;;
+	*) die "usage: run.sh [-d SECONDS] [-f perf|debug] [-p \"POLICY [TREES]\"] [-r REPS] [TOPOLOGY]" ;;
 	esac
 done
 shift $((OPTIND - 1))
 topo=${1:-2n4c}
+[[ $reps =~ ^[0-9]+$ ]] && [ "$reps" != 1 ] || die "REPS must be 0 or a number >= 2"
 
 "$RS_REPO/scripts/toolchain.sh"
 kdir=$("$RS_REPO/scripts/kernel.sh" "$flavor")
@@ -60,3 +67,8 @@ echo all >\$D/verify
 echo \"verify: \$(cat \$D/verify)\"
 rmmod rmap_shadow
 "
+
+if [ "$reps" -gt 0 ]; then
+	log "short contention-lab report ($topo, $reps repetitions)"
+	"$RS_REPO/scripts/report.sh" -r "$reps" -d 3 -k 1 -s 2 -f "$flavor" "$topo" | sed -n '/^## report (short form)/,$p'
+fi

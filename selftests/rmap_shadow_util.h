@@ -263,8 +263,8 @@ struct rs_file_row {
 	long long per_tree[RS_MAX_TREES];
 };
 
-/* Finds @path in `files`; 0 if found. */
-static inline int rs_file_row(const char *path, struct rs_file_row *row)
+/* Finds @path in `files` once; 0 if found. */
+static inline int rs_file_row_once(const char *path, struct rs_file_row *row)
 {
 	char *text = rs_read_file(RS_DEBUGFS "/files"), *line, *save = NULL;
 	int found = -1;
@@ -345,6 +345,26 @@ static inline int rs_anon_row(const char *object, struct rs_anon_row *row)
 	}
 	free(text);
 	return found;
+}
+
+/*
+ * Finds @path in `files`, trying again for a second (a rebuild may be in
+ * its seeding walk); on failure prints the table for the log.
+ */
+static inline int rs_file_row(const char *path, struct rs_file_row *row)
+{
+	char *text;
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		if (!rs_file_row_once(path, row))
+			return 0;
+		usleep(200 * 1000);
+	}
+	text = rs_read_file(RS_DEBUGFS "/files");
+	fprintf(stderr, "# %s not in files:\n%s", path, text ? text : "(unreadable)\n");
+	free(text);
+	return -1;
 }
 
 /*
