@@ -987,30 +987,40 @@ TEST_F_TIMEOUT(module, anon_lazy_fault_then_fork, RS_TEST_TIMEOUT)
 	close(from[1]);
 }
 
-/* Splitting a lazy VMA with mprotect() adds real AVCs and no lazy ones. */
+/*
+ * Splitting a lazy VMA with mprotect() adds real AVCs and no lazy ones. The
+ * counts are system-wide: an attempt is judged only when the real AVC count
+ * moved by exactly the split's PAGES - 1 and the real anon_vma count not at
+ * all (no other process forked or exited meanwhile); up to 5 attempts.
+ */
 TEST_F_TIMEOUT(module, anon_lazy_split_costs_nothing, RS_TEST_TIMEOUT)
 {
 	enum { PAGES = 64 };
 	long pg = sysconf(_SC_PAGESIZE);
 	struct anon_snap s1, s2;
+	int i, attempt, quiet = 0;
 	char *m;
-	int i;
 
 	ASSERT_EQ(0, rs_load(""));
-	m = mmap(NULL, PAGES * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, m);
-	for (i = 0; i < PAGES; i++)
-		m[i * pg] = 1;
-	ASSERT_EQ(0, anon_quiet_snap(&s1));
-	for (i = 0; i < PAGES; i += 2)
-		ASSERT_EQ(0, mprotect(m + i * pg, pg, PROT_READ));
-	ASSERT_EQ(0, anon_snap(&s2));
-	TH_LOG("split into %d VMAs: real avc %+lld, lazy avc %+lld", PAGES,
-	       s2.avc.real - s1.avc.real, s2.avc.lazy - s1.avc.lazy);
-	EXPECT_LE(PAGES - 1, s2.avc.real - s1.avc.real);
-	EXPECT_GE(ANON_NOISE, llabs(s2.avc.lazy - s1.avc.lazy));
-	EXPECT_GE(ANON_NOISE, llabs(s2.av.lazy - s1.av.lazy));
-	munmap(m, PAGES * pg);
+	for (attempt = 0; attempt < 5 && !quiet; attempt++) {
+		m = mmap(NULL, PAGES * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			 0);
+		ASSERT_NE(MAP_FAILED, m);
+		for (i = 0; i < PAGES; i++)
+			m[i * pg] = 1;
+		ASSERT_EQ(0, anon_quiet_snap(&s1));
+		for (i = 0; i < PAGES; i += 2)
+			ASSERT_EQ(0, mprotect(m + i * pg, pg, PROT_READ));
+		ASSERT_EQ(0, anon_snap(&s2));
+		munmap(m, PAGES * pg);
+		TH_LOG("attempt %d: split into %d VMAs: real avc %+lld av %+lld, lazy avc %+lld av %+lld",
+		       attempt, PAGES, s2.avc.real - s1.avc.real, s2.av.real - s1.av.real,
+		       s2.avc.lazy - s1.avc.lazy, s2.av.lazy - s1.av.lazy);
+		quiet = s2.avc.real - s1.avc.real == PAGES - 1 && s2.av.real == s1.av.real;
+	}
+	ASSERT_TRUE(quiet) TH_LOG("no attempt without other processes' anon activity");
+	EXPECT_EQ(0, s2.avc.lazy - s1.avc.lazy);
+	EXPECT_EQ(0, s2.av.lazy - s1.av.lazy);
 }
 
 /* During a fork/exec storm, lazy never holds more than real. */

@@ -253,6 +253,25 @@ static inline int rs_write_str(const char *path, const char *s)
 	return rs_write(path, s, strlen(s));
 }
 
+/*
+ * Whether paths @a and @b name the same file. The module names a file by the
+ * path it first saw it through, and a guest can reach one file by several
+ * (virtme-ng mounts /lib and /usr as separate overlays on a merged-/usr
+ * root: libc is both /lib/... and /usr/lib/...): same name, or same base
+ * name and same device and inode.
+ */
+static inline int rs_same_file(const char *a, const char *b)
+{
+	const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
+	struct stat sa, sb;
+
+	if (!strcmp(a, b))
+		return 1;
+	if (!ba || !bb || strcmp(ba, bb))
+		return 0;
+	return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 #define RS_MAX_TREES 1024
 
 /* One row of the `files` table. */
@@ -277,7 +296,7 @@ static inline int rs_file_row_once(const char *path, struct rs_file_row *row)
 
 		if (sscanf(line, "%4095s %lld %lld %d %lld %lld %d %16383s", name, &row->real,
 			   &row->shadow, &row->trees, &row->max, &row->min, &row->degraded,
-			   list) != 8 || strcmp(name, path))
+			   list) != 8 || !rs_same_file(name, path))
 			continue;
 		for (p = list; *p && i < RS_MAX_TREES; i++) {
 			row->per_tree[i] = strtoll(p, &p, 10);
@@ -310,7 +329,7 @@ static inline int rs_lock_row(const char *path, const char *design, const char *
 
 		if (sscanf(line, "%4095s %31s %31s %lld %lld %lld %lld %lld", p, d, l, &row->acq,
 			   &row->contended, &row->wait_ns, &row->wait_max_ns, &row->hold_ns) == 8 &&
-		    !strcmp(p, path) && !strcmp(d, design) && !strcmp(l, lock)) {
+		    !strcmp(d, design) && !strcmp(l, lock) && rs_same_file(p, path)) {
 			found = 0;
 			break;
 		}
@@ -368,12 +387,12 @@ static inline int rs_file_row(const char *path, struct rs_file_row *row)
 }
 
 /*
- * Number of lines of /proc/PID/maps, over every process, naming @path.
- * Read in-process: a helper process would map libc itself.
+ * Number of lines of /proc/PID/maps, over every process, naming @path (by
+ * any of its names: rs_same_file()). Read in-process: a helper process
+ * would map libc itself.
  */
 static inline long rs_proc_maps_count(const char *path)
 {
-	size_t plen = strlen(path);
 	struct dirent *d;
 	long n = 0;
 	DIR *dir = opendir("/proc");
@@ -390,9 +409,10 @@ static inline long rs_proc_maps_count(const char *path)
 		if (!text)
 			continue;
 		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-			size_t l = strlen(line);
+			/* The path is the 6th field, from the first '/' on. */
+			char *p = strchr(line, '/');
 
-			if (l > plen && !strcmp(line + l - plen, path) && line[l - plen - 1] == ' ')
+			if (p && rs_same_file(p, path))
 				n++;
 		}
 		free(text);
