@@ -606,8 +606,11 @@ pub(crate) fn drain(sh: &Shared) {
             );
         }
     }
-    // A callback's last instructions after its final decrement: wait for
-    // every CPU to pass a quiescent state before the module text goes.
-    // SAFETY: process context.
-    unsafe { bindings::synchronize_rcu() };
+    // A callback's last instructions after its final decrement still run
+    // in module text, and the kernel is preemptible: a task preempted there
+    // is no RCU reader, so `synchronize_rcu()` would not wait for it. RCU
+    // Tasks waits until every task has voluntarily switched (or is in user
+    // space or idle), as ftrace and kprobes do before freeing trampolines.
+    // SAFETY: process context, no lock held.
+    unsafe { bindings::synchronize_rcu_tasks() };
 }

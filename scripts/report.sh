@@ -11,6 +11,7 @@
 # repetition:
 #
 #   unloaded   the module not loaded (the baseline of the overhead)
+#   taps       loaded, every tap on (the shadow kept), no lock design replayed
 #   all        loaded, every tap on, every lock design replayed
 #   single     loaded, only the `single` design replayed
 #   all-trees  loaded, only the `all-trees` design replayed
@@ -88,7 +89,7 @@ kill \$apps 2>/dev/null || true
 wait 2>/dev/null || true
 rmmod rmap_shadow
 for rep in \$(seq 1 $reps); do
-	for cfg in \$(printf '%s\\n' unloaded all single all-trees inverted | shuf); do
+	for cfg in \$(printf '%s\\n' unloaded taps all single all-trees inverted | shuf); do
 		if [ \$cfg = unloaded ]; then
 			loaded && rmmod rmap_shadow
 			lps=\$(storm)
@@ -96,10 +97,10 @@ for rep in \$(seq 1 $reps); do
 			continue
 		fi
 		loaded || insmod rmap_shadow.ko policy=node,nodes
-		echo \$cfg >\$D/locks
+		if [ \$cfg = taps ]; then echo off >\$D/locks; else echo \$cfg >\$D/locks; fi
 		echo reset >\$D/locks
 		lps=\$(storm)
-		d=\$cfg; [ \$cfg = all ] && d=single
+		d=\$cfg; case \$cfg in all | taps) d=single ;; esac
 		v=\$(awk -v d=\$d '\$1 == \"*\" && \$2 == d { print \$4, \$5, \$6, \$7, \$8 }' \$D/locks)
 		echo \"R $topo \$cfg \$rep \$lps \$v \$n $host_cores\"
 	done

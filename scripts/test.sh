@@ -118,7 +118,9 @@ check "host: selftests build" rs_chroot make -C "$RS_REPO/selftests" KSRC="$ksrc
 # timeout, 128+N: qemu killed by a signal).
 for topo in "${topos[@]}"; do
 	log=$logdir/guest-$topo.log
-	"$RS_REPO/scripts/vm.sh" -t 1500 -a slab_nomerge "$topo" "$FLAVOR" \
+	# The guest's console goes into the log too (RMAP_SHADOW_VM_VERBOSE):
+	# a splat or a panic is then in the failure's excerpt.
+	RMAP_SHADOW_VM_VERBOSE=1 "$RS_REPO/scripts/vm.sh" -t 1500 -a slab_nomerge "$topo" "$FLAVOR" \
 		"RMAP_SHADOW_KO=$RS_REPO/rmap_shadow.ko make -s -C selftests KSRC=$ksrc run_tests" \
 		>"$log" 2>&1
 	rc=$?
@@ -136,7 +138,7 @@ for topo in "${topos[@]}"; do
 		esac
 	done < <(sed 's/\r$//' "$log")
 	if [ "$got" = 0 ] || [ "$rc" -ge 90 ]; then
-		notok "$topo: guest booted and ran the kselftests (exit $rc)" "$(tail -n 30 "$log")"
+		notok "$topo: guest booted and ran the kselftests (exit $rc)" "$(tail -n 80 "$log")"
 	fi
 done
 finish

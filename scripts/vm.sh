@@ -17,6 +17,8 @@
 # Before CMD, the guest checks that /sys/devices/system/node shows exactly the
 # requested nodes and CPUs, and fails (exit 90) if not.
 #
+# With RMAP_SHADOW_VM_VERBOSE set, the guest kernel's console is printed too.
+#
 # KVM (-cpu host,-arch-capabilities) is used when /dev/kvm boots a kernel here;
 # otherwise TCG. The probe runs once per host kernel and is cached; force
 # with RMAP_SHADOW_ACCEL=kvm|tcg.
