@@ -9,6 +9,7 @@ RAW holds the guest lines of report.sh:
   R topo cfg rep loops_per_sec acq contended wait_ns wait_max_ns hold_ns vcpus host_cores
   A topo <anon table row>
   T topo <taps table row>
+  P topo <line of /sys/kernel/debug/kprobes/list while loaded>
   K topo rep <storm table row> vcpus host_cores
   B topo after-boot|after-16-apps <anon table row>
 
@@ -98,7 +99,7 @@ def md_to_rst(md):
 
 
 def main(raw, outdir):
-    runs, anon, taps, kern, seed = [], {}, {}, [], {}
+    runs, anon, taps, kern, seed, probes = [], {}, {}, [], {}, {}
     with open(raw) as f:
         for line in f:
             w = line.split()
@@ -127,6 +128,8 @@ def main(raw, outdir):
                 anon.setdefault(w[1], []).append(" ".join(w[2:]))
             elif w[0] == "T":
                 taps.setdefault(w[1], []).append(" ".join(w[2:]))
+            elif w[0] == "P":
+                probes.setdefault(w[1], []).append(" ".join(w[2:]))
     if not runs:
         sys.exit("report.py: no results in " + raw)
     with open(os.path.join(outdir, "results.csv"), "w", newline="") as f:
@@ -227,6 +230,10 @@ def main(raw, outdir):
         if topo in taps:
             md.append("\nTap cost (ns, in-module timing, whole run):\n\n```\n"
                       + "\n".join(taps[topo]) + "\n```\n")
+        if topo in probes:
+            md.append("\nThe taps as the kernel armed them (`/sys/kernel/debug/kprobes/list`; "
+                      "`[FTRACE]`: entered through the function's ftrace call site, no "
+                      "breakpoint trap):\n\n```\n" + "\n".join(probes[topo]) + "\n```\n")
 
     # Plots: loops/s and contended % per configuration per topology.
     x = np.arange(len(topos))

@@ -23,7 +23,7 @@
 # per vCPU, 6000 VMAs per file) runs STORM_REPS times (default 3) for
 # STORM_SECONDS (default 3) per lock design x policy (trees: one per node,
 # at least 2), in shuffled order; at the end of each guest, the `anon` and
-# `taps` tables. scripts/report.py (in the toolchain root: numpy, scipy,
+# `taps` tables and the armed kprobes (/sys/kernel/debug/kprobes/list). scripts/report.py (in the toolchain root: numpy, scipy,
 # matplotlib) then writes report.md, results.csv, storm.csv and PNG plots
 # to DIR (default results/<UTC time> in the repository) and prints the
 # short form.
@@ -119,6 +119,8 @@ echo '## anon'
 sed 's/^/A $topo /' \$D/anon
 echo '## taps'
 sed 's/^/T $topo /' \$D/taps
+echo '## kprobes'
+sed 's/^/P $topo /' /sys/kernel/debug/kprobes/list
 rmmod rmap_shadow
 " | tee -a "$raw" | grep -E '^(R|K|B|## )' || die "report: the $topo guest failed (see $raw)"
 done
