@@ -9,6 +9,7 @@
 #include <linux/kprobes.h>
 #include <linux/namei.h>
 #include <linux/rmap.h>
+#include <linux/sched/clock.h>
 #include <linux/utsname.h>
 
 struct mm_struct;

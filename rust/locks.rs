@@ -184,10 +184,17 @@ impl Drop for WriteGuard<'_> {
     }
 }
 
-/// Monotonic nanoseconds.
+/// Nanoseconds of this CPU's `local_clock()` (sched_clock: the TSC on
+/// x86), for every interval the module measures.
+///
+/// Not `ktime_get()`: that reads the clocksource, and where the TSC is
+/// unusable (TCG guests run on HPET) each read is an emulated MMIO access
+/// costing more than the operation timed. `local_clock()` is monotonic on
+/// one CPU and within a tick across CPUs; intervals are taken with
+/// `saturating_sub`.
 pub(crate) fn now_ns() -> u64 {
-    // SAFETY: `ktime_get()` may be called in any context after boot.
-    unsafe { bindings::ktime_get() as u64 }
+    // SAFETY: `local_clock()` may be called in any context after boot.
+    unsafe { crate::sys::local_clock() }
 }
 
 /// The figures of one lock.
