@@ -42,3 +42,16 @@ rs_chroot() {
 			"$@"
 	' rs-chroot "$root" "$repo" "$cache" "$@"
 }
+
+# rs_build FLAVOR: create or check the toolchain root, build or reuse the
+# FLAVOR test kernel, build rmap_shadow.ko for it from clean, and build the
+# selftests' programs (the storm). Sets RS_KDIR to the kernel build dir.
+rs_build() {
+	local flavor=$1
+	"$RS_REPO/scripts/toolchain.sh"
+	RS_KDIR=$("$RS_REPO/scripts/kernel.sh" "$flavor")
+	log "building rmap_shadow.ko for the $flavor kernel"
+	make -s -C "$RS_REPO" KDIR="$RS_KDIR" clean >/dev/null
+	make -s -C "$RS_REPO" KDIR="$RS_KDIR" >/dev/null
+	rs_chroot make -s -C "$RS_REPO/selftests" KSRC="$(readlink "$RS_KDIR/source")" all >/dev/null
+}

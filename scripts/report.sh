@@ -55,12 +55,7 @@ out=${out:-$RS_REPO/results/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-"$RS_REPO/scripts/toolchain.sh"
-kdir=$("$RS_REPO/scripts/kernel.sh" "$flavor")
-log "building rmap_shadow.ko for the $flavor kernel"
-make -s -C "$RS_REPO" KDIR="$kdir" clean >/dev/null
-make -s -C "$RS_REPO" KDIR="$kdir" >/dev/null
-rs_chroot make -s -C "$RS_REPO/selftests" KSRC="$(readlink "$kdir/source")" all >/dev/null
+rs_build "$flavor"
 
 host_cores=$(nproc)
 raw=$out/raw.txt

@@ -34,12 +34,7 @@ shift $((OPTIND - 1))
 topo=${1:-2n4c}
 [[ $reps =~ ^[0-9]+$ ]] && [ "$reps" != 1 ] || die "REPS must be 0 or a number >= 2"
 
-"$RS_REPO/scripts/toolchain.sh"
-kdir=$("$RS_REPO/scripts/kernel.sh" "$flavor")
-log "building rmap_shadow.ko for the $flavor kernel"
-make -s -C "$RS_REPO" KDIR="$kdir" clean >/dev/null
-make -s -C "$RS_REPO" KDIR="$kdir" >/dev/null
-rs_chroot make -s -C "$RS_REPO/selftests" KSRC="$(readlink "$kdir/source")" all >/dev/null
+rs_build "$flavor"
 
 "$RS_REPO/scripts/vm.sh" -t 1200 "$topo" "$flavor" "
 set -e
