@@ -20,7 +20,7 @@
 //! do not occur: the test kernels have no transparent huge pages.
 
 use crate::sys;
-use kernel::{bindings, prelude::*, rbtree::RBTree};
+use kernel::{bindings, rbtree::RBTree};
 
 /// What the shadow knows of one real anon_vma.
 #[derive(Clone, Copy)]
@@ -75,6 +75,8 @@ pub(crate) struct AnonEvents {
     pub(crate) dup_avc: u64,
     /// Unlinks of AVCs never seen (linked before load, missed by seeding).
     pub(crate) unknown_avc: u64,
+    /// Of `unknown_avc`, those while seeding ran (expected).
+    pub(crate) unknown_avc_seeding: u64,
     /// Frees of anon_vmas never seen (never linked: allocation races).
     pub(crate) unknown_put: u64,
     /// anon_vmas freed while the shadow still counted AVCs on them.
@@ -83,6 +85,17 @@ pub(crate) struct AnonEvents {
     pub(crate) alloc_failures: u64,
     /// Chains longer than the walk buffer (the rest not materialised).
     pub(crate) chain_overflow: u64,
+    /// Counter underflows avoided (a live count already at zero): each is
+    /// a bug or a missed event.
+    pub(crate) underflows: u64,
+}
+
+/// `*c -= 1`, or count an underflow in `ev` instead of panicking in a probe.
+fn dec(c: &mut u64, ev: &mut AnonEvents) {
+    match c.checked_sub(1) {
+        Some(v) => *c = v,
+        None => ev.underflows += 1,
+    }
 }
 
 /// Everything behind [`crate::Shared::anon`].
@@ -95,6 +108,8 @@ pub(crate) struct AnonState {
     pub(crate) hw: Counts,
     /// Events.
     pub(crate) ev: AnonEvents,
+    /// The load-time seeding walk is in progress.
+    pub(crate) seeding: bool,
 }
 
 /// Longest AVC chain walked per VMA.
@@ -109,6 +124,7 @@ impl AnonState {
             now: Counts::default(),
             hw: Counts::default(),
             ev: AnonEvents::default(),
+            seeding: false,
         }
     }
 
@@ -133,7 +149,11 @@ impl AnonState {
                 materialized,
                 navc: 0,
             };
-            if self.avs.try_create_and_insert(av, rec, GFP_ATOMIC).is_err() {
+            if self
+                .avs
+                .try_create_and_insert(av, rec, crate::TAP_GFP)
+                .is_err()
+            {
                 self.ev.alloc_failures += 1;
                 return None;
             }
@@ -158,7 +178,7 @@ impl AnonState {
         }
         if self
             .avcs
-            .try_create_and_insert(avc, av, GFP_ATOMIC)
+            .try_create_and_insert(avc, av, crate::TAP_GFP)
             .is_err()
         {
             self.ev.alloc_failures += 1;
@@ -168,7 +188,7 @@ impl AnonState {
             self.avcs.remove(&avc);
             return false;
         };
-        rec.navc += 1;
+        rec.navc = rec.navc.saturating_add(1);
         let mat = rec.materialized;
         self.now.real_avc += 1;
         if mat {
@@ -183,13 +203,19 @@ impl AnonState {
         self.ev.avc_remove += 1;
         let Some(av) = self.avcs.remove(&avc) else {
             self.ev.unknown_avc += 1;
+            if self.seeding {
+                self.ev.unknown_avc_seeding += 1;
+            }
             return;
         };
-        self.now.real_avc -= 1;
+        dec(&mut self.now.real_avc, &mut self.ev);
         if let Some(rec) = self.avs.get_mut(&av) {
+            if rec.navc == 0 {
+                self.ev.underflows += 1;
+            }
             rec.navc = rec.navc.saturating_sub(1);
             if rec.materialized {
-                self.now.lazy_avc -= 1;
+                dec(&mut self.now.lazy_avc, &mut self.ev);
             }
         }
     }
@@ -205,7 +231,7 @@ impl AnonState {
                 rec.materialized = true;
                 let navc = u64::from(rec.navc);
                 self.now.lazy_av += 1;
-                self.now.lazy_avc += navc;
+                self.now.lazy_avc = self.now.lazy_avc.saturating_add(navc);
                 self.ev.materialized += 1;
             }
         }
@@ -219,9 +245,9 @@ impl AnonState {
                 None => self.ev.unknown_put += 1,
                 Some(rec) => {
                     self.ev.av_freed += 1;
-                    self.now.real_av -= 1;
+                    dec(&mut self.now.real_av, &mut self.ev);
                     if rec.materialized {
-                        self.now.lazy_av -= 1;
+                        dec(&mut self.now.lazy_av, &mut self.ev);
                     }
                     if rec.navc != 0 {
                         self.ev.freed_with_avcs += 1;
@@ -240,7 +266,7 @@ impl AnonState {
 
     /// A VMA is being freed.
     pub(crate) fn vma_free(&mut self) {
-        self.now.vmas = self.now.vmas.saturating_sub(1);
+        dec(&mut self.now.vmas, &mut self.ev);
     }
 
     /// Seeding found the AVCs `avcs` (with their anon_vmas `avs`) on a live

@@ -4,6 +4,7 @@
  * declared in local_helper.h, bound by the module-local bindgen step.
  */
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <linux/rmap.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -80,4 +81,19 @@ int rs_cpu_to_node(unsigned int cpu)
 void rs_cond_resched(void)
 {
 	cond_resched();
+}
+
+int rs_in_task(void)
+{
+	return in_task();
+}
+
+bool rs_module_get(void)
+{
+	return try_module_get(THIS_MODULE);
+}
+
+void rs_module_put(void)
+{
+	module_put(THIS_MODULE);
 }

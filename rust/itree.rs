@@ -16,6 +16,9 @@
 /// The index of no node.
 pub(crate) const NIL: u32 = u32::MAX;
 
+/// Deepest path [`ITree::query`] and [`ITree::check`] follow.
+pub(crate) const MAX_DEPTH: usize = 128;
+
 /// An allocation failure of an [`Arena`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ArenaFull;
@@ -34,6 +37,35 @@ pub(crate) struct Node {
     right: u32,
     prio: u32,
     subtree_last: u64,
+}
+
+#[cfg(test)]
+impl Node {
+    /// A node with every field given (host tests only).
+    pub(crate) fn for_test(
+        start: u64,
+        last: u64,
+        key: usize,
+        left: u32,
+        right: u32,
+        prio: u32,
+        subtree_last: u64,
+    ) -> Self {
+        Self {
+            start,
+            last,
+            key,
+            left,
+            right,
+            prio,
+            subtree_last,
+        }
+    }
+
+    /// Points the left link anywhere (host tests only).
+    pub(crate) fn set_left_for_test(&mut self, left: u32) {
+        self.left = left;
+    }
 }
 
 /// Growable storage for [`Node`]s, indexed from 0.
@@ -57,8 +89,11 @@ pub(crate) enum Broken {
     Heap,
     /// A node's `subtree_last` is not the maximum of its subtree.
     Augment,
-    /// The number of reachable nodes differs from `len()`.
+    /// The number of reachable nodes differs from `len()` (or a link
+    /// points outside the arena, or loops).
     Count,
+    /// Deeper than [`MAX_DEPTH`].
+    Depth,
 }
 
 /// An interval tree storing its nodes in `A`.
@@ -90,6 +125,27 @@ impl<A: Arena> ITree<A> {
     /// The arena.
     pub(crate) fn arena(&self) -> &A {
         &self.arena
+    }
+
+    /// The tree's shape without its storage: (root, free list, len). With
+    /// a copy of the arena's first `arena().len()` slots,
+    /// [`ITree::from_raw_parts`] rebuilds an identical tree.
+    pub(crate) fn raw_parts(&self) -> (u32, u32, usize) {
+        (self.root, self.free, self.len)
+    }
+
+    /// A tree over `arena` with the shape `raw_parts()` returned for the
+    /// tree the arena was copied from. Nothing is checked here: a broken
+    /// copy makes [`ITree::check`] fail, never memory unsafety (every node
+    /// access is bounds-checked by the arena).
+    pub(crate) fn from_raw_parts(arena: A, (root, free, len): (u32, u32, usize)) -> Self {
+        Self {
+            arena,
+            root,
+            free,
+            len,
+            rng: 1,
+        }
     }
 
     fn next_prio(&mut self) -> u32 {
@@ -222,63 +278,100 @@ impl<A: Arena> ITree<A> {
     }
 
     /// Calls `f` on every interval overlapping `[qs, ql]`, in start order.
-    pub(crate) fn query(&self, qs: u64, ql: u64, f: &mut dyn FnMut(&Node)) {
-        self.query_from(self.root, qs, ql, f);
-    }
-
-    fn query_from(&self, t: u32, qs: u64, ql: u64, f: &mut dyn FnMut(&Node)) {
-        if t == NIL || self.n(t).subtree_last < qs {
-            return;
-        }
-        let n = *self.n(t);
-        self.query_from(n.left, qs, ql, f);
-        if n.start <= ql {
+    ///
+    /// Iterative, with a path stack of [`MAX_DEPTH`] entries on the stack
+    /// (no recursion whose depth depends on the data). Returns `false` if the
+    /// tree is deeper than that (the answer is then incomplete); a treap of
+    /// 10^6 random intervals is about 60 deep.
+    pub(crate) fn query(&self, qs: u64, ql: u64, f: &mut dyn FnMut(&Node)) -> bool {
+        let mut path = [NIL; MAX_DEPTH];
+        let mut sp = 0usize;
+        let mut t = self.root;
+        loop {
+            // Down the left spine of every subtree that can overlap.
+            while t != NIL && self.n(t).subtree_last >= qs {
+                if sp == MAX_DEPTH {
+                    return false;
+                }
+                path[sp] = t;
+                sp += 1;
+                t = self.n(t).left;
+            }
+            if sp == 0 {
+                return true;
+            }
+            sp -= 1;
+            let n = *self.n(path[sp]);
+            // In order: every later node starts at or after this one.
+            if n.start > ql {
+                return true;
+            }
             if n.last >= qs {
                 f(&n);
             }
-            self.query_from(n.right, qs, ql, f);
+            t = n.right;
         }
     }
 
-    /// Checks every invariant (order, heap, augmentation, count).
+    /// Checks every invariant (order, heap, augmentation, count), each at
+    /// every node, in one iterative in-order walk (bounded like
+    /// [`ITree::query`]; a cycle ends as [`Broken::Count`]).
     pub(crate) fn check(&self) -> Result<(), Broken> {
+        let mut path = [NIL; MAX_DEPTH];
+        let mut sp = 0usize;
+        let mut t = self.root;
         let mut count = 0usize;
         let mut prev: Option<(u64, usize)> = None;
-        self.check_from(self.root, u32::MAX, &mut count, &mut prev)?;
+        loop {
+            while t != NIL {
+                if sp == MAX_DEPTH {
+                    return Err(Broken::Depth);
+                }
+                if (t as usize) >= self.arena.len() {
+                    return Err(Broken::Count);
+                }
+                path[sp] = t;
+                sp += 1;
+                t = self.n(t).left;
+            }
+            if sp == 0 {
+                break;
+            }
+            sp -= 1;
+            let n = *self.n(path[sp]);
+            count += 1;
+            if count > self.len {
+                return Err(Broken::Count);
+            }
+            let k = (n.start, n.key);
+            if let Some(p) = prev {
+                if !Self::less(p, k) {
+                    return Err(Broken::Order);
+                }
+            }
+            prev = Some(k);
+            let mut m = n.last;
+            for c in [n.left, n.right] {
+                if c == NIL {
+                    continue;
+                }
+                if (c as usize) >= self.arena.len() {
+                    return Err(Broken::Count);
+                }
+                let cn = self.n(c);
+                if cn.prio > n.prio {
+                    return Err(Broken::Heap);
+                }
+                m = m.max(cn.subtree_last);
+            }
+            if m != n.subtree_last {
+                return Err(Broken::Augment);
+            }
+            t = n.right;
+        }
         if count != self.len {
             return Err(Broken::Count);
         }
         Ok(())
-    }
-
-    fn check_from(
-        &self,
-        t: u32,
-        parent_prio: u32,
-        count: &mut usize,
-        prev: &mut Option<(u64, usize)>,
-    ) -> Result<u64, Broken> {
-        if t == NIL {
-            return Ok(0);
-        }
-        let n = *self.n(t);
-        if n.prio > parent_prio {
-            return Err(Broken::Heap);
-        }
-        let lm = self.check_from(n.left, n.prio, count, prev)?;
-        let k = (n.start, n.key);
-        if let Some(p) = *prev {
-            if !Self::less(p, k) {
-                return Err(Broken::Order);
-            }
-        }
-        *prev = Some(k);
-        *count += 1;
-        let rm = self.check_from(n.right, n.prio, count, prev)?;
-        let m = n.last.max(lm).max(rm);
-        if m != n.subtree_last {
-            return Err(Broken::Augment);
-        }
-        Ok(m)
     }
 }

@@ -6,6 +6,7 @@
  */
 #ifndef RMAP_SHADOW_LOCAL_HELPER_H
 #define RMAP_SHADOW_LOCAL_HELPER_H
+#include <linux/gfp.h>
 #include <linux/kprobes.h>
 #include <linux/namei.h>
 #include <linux/rmap.h>
@@ -19,6 +20,11 @@ struct anon_vma_chain;
 
 /* Values of macros bindgen cannot evaluate (BIT()). */
 enum { RS_LOOKUP_FOLLOW = LOOKUP_FOLLOW };
+/*
+ * The flags of every allocation in a tap or under a shadow spinlock: never
+ * sleep or reclaim, never the emergency reserves, never a warning.
+ */
+enum { RS_GFP_TAP = GFP_NOWAIT | __GFP_NOWARN | __GFP_NOMEMALLOC };
 
 /* Object sizes of the real slab caches (kmem_cache_create(sizeof(...))). */
 enum {
@@ -52,6 +58,11 @@ void rs_cond_resched(void);
 /* cpu_online(@cpu), cpu_to_node(@cpu). */
 int rs_cpu_online(unsigned int cpu);
 int rs_cpu_to_node(unsigned int cpu);
+/* in_task(): process context, not in an interrupt, softirq or NMI. */
+int rs_in_task(void);
+/* try_module_get(THIS_MODULE), module_put(THIS_MODULE). */
+bool rs_module_get(void);
+void rs_module_put(void);
 /* @vma->anon_vma. */
 struct anon_vma *rs_vma_anon_vma(struct vm_area_struct *vma);
 #endif

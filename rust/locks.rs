@@ -334,11 +334,11 @@ fn tree_locks(n: usize) -> Result<KVec<Pin<KBox<TimedLock>>>> {
     if n > MAX_LOCK_TREES {
         return Ok(v);
     }
-    v.reserve(n, GFP_ATOMIC)?;
+    v.reserve(n, crate::TAP_GFP)?;
     for key in TREE_KEYS.iter().take(n) {
         v.push(
-            KBox::pin_init(TimedLock::new(TREE_LOCK_NAME, key), GFP_ATOMIC)?,
-            GFP_ATOMIC,
+            KBox::pin_init(TimedLock::new(TREE_LOCK_NAME, key), crate::TAP_GFP)?,
+            crate::TAP_GFP,
         )?;
     }
     Ok(v)
@@ -357,7 +357,7 @@ impl FileLocks {
                 all_trees,
                 inv_trees,
             }),
-            GFP_ATOMIC,
+            crate::TAP_GFP,
         )
     }
 
@@ -469,8 +469,16 @@ pub(crate) struct DeferStats {
     /// Replays dropped unrun because unload was in progress.
     pub(crate) dropped_at_unload: Atomic<u64>,
     /// Operations not replayed: kernel threads (they never return to user
-    /// space), exiting tasks, allocation failures.
+    /// space), io/user workers, exiting tasks, allocation failures, module
+    /// going away.
     pub(crate) skipped: Atomic<u64>,
+    /// Operations not replayed because the task was reclaiming
+    /// (`PF_MEMALLOC`: a walk inside an allocation must not pile up
+    /// records on a task that may then block in the same syscall).
+    pub(crate) skipped_memalloc: Atomic<u64>,
+    /// Test switch (`locks hold`): queued replays wait in their task until
+    /// `locks release` (at most [`HOLD_MAX_MS`]).
+    pub(crate) hold: Atomic<u32>,
     /// Per-tree designs not replayed: the file has more than
     /// [`MAX_LOCK_TREES`] trees.
     pub(crate) too_many_trees: Atomic<u64>,
@@ -486,6 +494,8 @@ impl DeferStats {
             run: Atomic::new(0),
             dropped_at_unload: Atomic::new(0),
             skipped: Atomic::new(0),
+            skipped_memalloc: Atomic::new(0),
+            hold: Atomic::new(0),
             too_many_trees: Atomic::new(0),
             closing: Atomic::new(0),
         }
@@ -507,7 +517,23 @@ pub(crate) fn queue(sh: &Arc<Shared>, locks: &Arc<FileLocks>, op: Op, tree: u32,
     let task = kernel::task::Task::current_raw();
     // SAFETY: `current` is live.
     let flags = unsafe { (*task).flags };
-    if flags & (bindings::PF_KTHREAD | bindings::PF_EXITING) != 0 {
+    if flags & bindings::PF_MEMALLOC != 0 {
+        st.skipped_memalloc.add(1, Relaxed);
+        return;
+    }
+    let never_returns = bindings::PF_KTHREAD
+        | bindings::PF_IO_WORKER
+        | bindings::PF_USER_WORKER
+        | bindings::PF_EXITING;
+    if flags & never_returns != 0 {
+        st.skipped.add(1, Relaxed);
+        return;
+    }
+    // Each queued record pins the module (its callback is module text):
+    // rmmod fails at once with EBUSY while one is pending, and never waits
+    // for a task that may block in its syscall after queueing.
+    if !crate::sys::module_get() {
+        // Unload in progress.
         st.skipped.add(1, Relaxed);
         return;
     }
@@ -523,9 +549,10 @@ pub(crate) fn queue(sh: &Arc<Shared>, locks: &Arc<FileLocks>, op: Op, tree: u32,
             tree,
             hold_ns,
         },
-        GFP_ATOMIC,
+        crate::TAP_GFP,
     );
     let Ok(rec) = rec else {
+        crate::sys::module_put();
         st.skipped.add(1, Relaxed);
         return;
     };
@@ -550,7 +577,8 @@ pub(crate) fn queue(sh: &Arc<Shared>, locks: &Arc<FileLocks>, op: Op, tree: u32,
     st.queued.add(1, Relaxed);
 }
 
-/// Drops a record and its references, then counts it finished.
+/// Drops a record and its references, counts it finished, and drops its
+/// module reference.
 ///
 /// # Safety
 ///
@@ -558,8 +586,10 @@ pub(crate) fn queue(sh: &Arc<Shared>, locks: &Arc<FileLocks>, op: Op, tree: u32,
 unsafe fn free_pending(p: *mut Pending) {
     // SAFETY: per the caller.
     drop(unsafe { KBox::from_raw(p) });
-    // Last: unload waits for this before the module's memory goes.
     INFLIGHT.fetch_sub(1, Release);
+    // Last: from here rmmod may proceed. The few instructions left in this
+    // module's text are covered by the RCU Tasks grace period of `drain()`.
+    crate::sys::module_put();
 }
 
 /// The task-work callback: runs in the task that queued it, in process
@@ -574,6 +604,14 @@ unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
     // SAFETY: `cb` is the first field of a live `Pending` (`repr(C)`).
     let rec = unsafe { &*p };
     let sh = &rec.shared;
+    // Test switch: wait here (in process context, no lock held) while
+    // `hold` is set, bounded.
+    let mut held_ms = 0;
+    while sh.defer_stats.hold.load(Relaxed) != 0 && held_ms < HOLD_MAX_MS {
+        // SAFETY: task work runs in process context with no lock held.
+        unsafe { bindings::msleep(10) };
+        held_ms += 10;
+    }
     if sh.defer_stats.closing.load(Relaxed) != 0 {
         sh.defer_stats.dropped_at_unload.add(1, Relaxed);
     } else {
@@ -591,33 +629,38 @@ unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
     unsafe { free_pending(p) };
 }
 
-/// Waits for every queued replay to finish. Called at unload, after the
-/// taps are gone (nothing new is queued). Sleeps.
+/// Longest a replay waits under the `hold` test switch, ms.
+pub(crate) const HOLD_MAX_MS: u32 = 60_000;
+
+/// Ends the replays at unload, after the taps are gone (nothing new is
+/// queued). Sleeps, but never waits for a task: every queued record holds a
+/// module reference, so unload only gets here once none is pending.
 ///
-/// `task_work_cancel()` is not exported to modules, so queued replays are
-/// not cancelled: each runs (without replaying, once `closing` is set) when
-/// its task next returns to user space or exits, which a task queueing one
-/// (inside an mm syscall, exec, fork or exit) does promptly; `get_signal()`
-/// runs task work before a stop or freeze.
+/// `task_work_cancel()` is not exported to modules, so queued replays cannot
+/// be cancelled; pinning the module per record is what makes unload safe.
 pub(crate) fn drain(sh: &Shared) {
     sh.defer_stats.closing.store(1, Relaxed);
+    // At rmmod nothing is pending: every record pins the module. Only a
+    // failing init (the loader frees the module whatever its reference
+    // count) gets here with records queued during seeding: wait for them,
+    // they run when their tasks return to user space.
     let mut waited_ms = 0u32;
     while INFLIGHT.load(Acquire) != 0 {
         // SAFETY: process context, no lock held.
         unsafe { bindings::msleep(1) };
-        waited_ms += 1;
+        waited_ms = waited_ms.wrapping_add(1);
         if waited_ms % 10_000 == 0 {
             pr_warn!(
-                "unload: waiting for {} queued lock replays\n",
+                "failed load: waiting for {} queued lock replays\n",
                 INFLIGHT.load(Relaxed)
             );
         }
     }
-    // A callback's last instructions after its final decrement still run
-    // in module text, and the kernel is preemptible: a task preempted there
-    // is no RCU reader, so `synchronize_rcu()` would not wait for it. RCU
-    // Tasks waits until every task has voluntarily switched (or is in user
-    // space or idle), as ftrace and kprobes do before freeing trampolines.
+    // A callback's last instructions after its `module_put()` still run in
+    // module text, and the kernel is preemptible: a task preempted there is
+    // no RCU reader, so `synchronize_rcu()` would not wait for it. RCU Tasks
+    // waits until every task has voluntarily switched (or is in user space
+    // or idle), as ftrace and kprobes do before freeing trampolines.
     // SAFETY: process context, no lock held.
     unsafe { bindings::synchronize_rcu_tasks() };
 }

@@ -11,7 +11,6 @@
 //! see `Documentation/debugfs.rst`.
 
 use kernel::{
-    debugfs::{Dir, File},
     new_mutex, new_spinlock,
     prelude::*,
     sync::{
@@ -21,7 +20,10 @@ use kernel::{
 };
 
 mod anon;
+mod dfs;
+mod input;
 mod itree;
+mod kmm;
 mod kprobe;
 mod locks;
 mod policy;
@@ -31,6 +33,7 @@ mod storm;
 mod strparam;
 mod sys;
 mod timing;
+mod verify;
 mod views;
 
 use anon::AnonState;
@@ -66,6 +69,21 @@ pub(crate) const VERSION: &str = "0.3.0";
 
 /// Most files shadowed at once.
 pub(crate) const MAX_FILES: u32 = 1 << 20;
+
+/// Flags of every allocation made in a tap or under a shadow spinlock:
+/// `GFP_NOWAIT | __GFP_NOWARN | __GFP_NOMEMALLOC`. Never sleeps, never
+/// enters direct reclaim, never dips into the emergency reserves (not even
+/// in a `PF_MEMALLOC` task), never warns: a failure is a counted drop.
+pub(crate) const TAP_GFP: kernel::alloc::Flags = {
+    // The kernel crate has no `__GFP_NOMEMALLOC` flag and keeps `Flags`'
+    // constructor private; `Flags` is a newtype of the `u32` gfp mask.
+    const _: () =
+        assert!(core::mem::size_of::<kernel::alloc::Flags>() == core::mem::size_of::<u32>());
+    let bits: u32 = sys::RS_GFP_TAP;
+    // SAFETY: `Flags` is `struct Flags(u32)`, a gfp mask; any combination
+    // of gfp bits is a valid value.
+    unsafe { core::mem::transmute::<u32, kernel::alloc::Flags>(bits) }
+};
 
 /// Load-time parameters, validated.
 #[derive(Clone, Copy, Debug)]
@@ -158,6 +176,10 @@ pub(crate) struct TapCounters {
     pub(crate) free: Atomic<u64>,
     /// `__rmap_walk_file`.
     pub(crate) walk: Atomic<u64>,
+    /// Hits outside task context (ignored).
+    pub(crate) not_task: Atomic<u64>,
+    /// Hits of the `test_tap` probe.
+    pub(crate) test: Atomic<u64>,
 }
 
 /// State shared by the taps and debugfs, alive as long as any of them.
@@ -238,6 +260,8 @@ enum TapKind {
     PutAnonVma,
     /// `vm_area_alloc(mm)` and `vm_area_dup(vma)`.
     VmaAlloc,
+    /// The `test_tap` parameter's symbol (counted only).
+    Test,
 }
 
 /// A file-rmap tap.
@@ -248,7 +272,7 @@ struct Tap {
 
 impl TapKind {
     /// Every kind, in `taps` order.
-    const ALL: [TapKind; 13] = [
+    const ALL: [TapKind; 14] = [
         TapKind::Insert,
         TapKind::InsertAfter,
         TapKind::Remove,
@@ -262,6 +286,7 @@ impl TapKind {
         TapKind::AvcRemove,
         TapKind::PutAnonVma,
         TapKind::VmaAlloc,
+        TapKind::Test,
     ];
 
     /// The probed function(s).
@@ -280,6 +305,7 @@ impl TapKind {
             TapKind::AvcRemove => "anon_rmap_tree_remove",
             TapKind::PutAnonVma => "__put_anon_vma",
             TapKind::VmaAlloc => "vm_area_alloc+vm_area_dup",
+            TapKind::Test => "test_tap",
         }
     }
 }
@@ -305,6 +331,13 @@ pub(crate) fn show_taps(sh: &Arc<Shared>, f: &mut core::fmt::Formatter<'_>) -> c
 
 impl KprobeHandler for Tap {
     fn pre(&self, regs: &Regs) {
+        // The shadow's spinlocks are not irqsave: a tap must never take them
+        // from interrupt context. None of the probed functions runs there;
+        // if one ever does, the event is counted and ignored.
+        if !sys::in_task() {
+            self.shared.taps.not_task.add(1, Relaxed);
+            return;
+        }
         let t0 = locks::now_ns();
         self.handle(regs);
         let ns = locks::now_ns().saturating_sub(t0);
@@ -362,7 +395,8 @@ impl Tap {
             TapKind::Walk => {
                 sh.taps.walk.add(1, Relaxed);
                 let (mapping, start) = (regs.arg(1), regs.arg(2) as u64);
-                let last = start + (regs.arg(3) as u64).max(1) - 1;
+                // Kernel-supplied values: never an overflow panic in a probe.
+                let last = start.saturating_add((regs.arg(3) as u64).max(1) - 1);
                 let (found, ns) = {
                     let mut s = sh.shadow.lock();
                     let t0 = locks::now_ns();
@@ -406,16 +440,15 @@ impl Tap {
                 sh.anon.lock().put(vma, root);
             }
             TapKind::VmaAlloc => sh.anon.lock().vma_alloc(),
+            TapKind::Test => {
+                sh.taps.test.add(1, Relaxed);
+            }
         }
     }
 }
 
-/// The loaded module.
-///
-/// Field order is drop order: the taps are unregistered (and their handlers
-/// have finished) before the debugfs files go; the shared state goes with
-/// the last reference.
-/// Cancels and waits for the queued lock replays when dropped.
+/// Cancels and waits for the queued lock replays when dropped (after the
+/// taps: nothing new is queued once they are gone).
 struct Drain(Arc<Shared>);
 
 impl Drop for Drain {
@@ -426,188 +459,117 @@ impl Drop for Drain {
     }
 }
 
-#[pin_data]
-struct RmapShadow {
-    #[pin]
-    tap_insert: Kprobe<Tap>,
-    #[pin]
-    tap_insert_after: Kprobe<Tap>,
-    #[pin]
-    tap_remove: Kprobe<Tap>,
-    #[pin]
-    tap_free: Kprobe<Tap>,
-    #[pin]
-    tap_walk: Kprobe<Tap>,
-    #[pin]
-    tap_anon_prepare: Kprobe<Tap>,
-    #[pin]
-    tap_anon_clone: Kprobe<Tap>,
-    #[pin]
-    tap_anon_fork: Kprobe<Tap>,
-    #[pin]
-    tap_anon_unlink: Kprobe<Tap>,
-    #[pin]
-    tap_avc_insert: Kprobe<Tap>,
-    #[pin]
-    tap_avc_remove: Kprobe<Tap>,
-    #[pin]
-    tap_put_anon_vma: Kprobe<Tap>,
-    #[pin]
-    tap_vma_alloc: Kprobe<Tap>,
-    #[pin]
-    tap_vma_dup: Kprobe<Tap>,
-    /// After the taps: nothing new is queued once they are gone.
-    _drain: Drain,
-    #[pin]
-    status: File<Arc<Shared>>,
-    #[pin]
-    stats: File<Arc<Shared>>,
-    #[pin]
-    files: File<Arc<Shared>>,
-    #[pin]
-    policy: File<Arc<Shared>>,
-    #[pin]
-    verify: File<Arc<Shared>>,
-    #[pin]
-    memory: File<Arc<Shared>>,
-    #[pin]
-    locks: File<Arc<Shared>>,
-    #[pin]
-    anon: File<Arc<Shared>>,
-    #[pin]
-    taps: File<Arc<Shared>>,
-    #[pin]
-    storm: File<Arc<Shared>>,
-    _dir: Dir,
+/// What each tap kind probes: one row per probed function.
+const TAP_TABLE: [(&CStr, TapKind); 14] = [
+    (c"mapping_rmap_tree_insert", TapKind::Insert),
+    (c"mapping_rmap_tree_insert_after", TapKind::InsertAfter),
+    (c"mapping_rmap_tree_remove", TapKind::Remove),
+    (c"__rmap_walk_file", TapKind::Walk),
+    (c"__anon_vma_prepare", TapKind::AnonPrepare),
+    (c"anon_vma_clone", TapKind::AnonClone),
+    (c"anon_vma_fork", TapKind::AnonFork),
+    (c"unlink_anon_vmas", TapKind::AnonUnlink),
+    (c"anon_rmap_tree_insert", TapKind::AvcInsert),
+    (c"anon_rmap_tree_remove", TapKind::AvcRemove),
+    (c"__put_anon_vma", TapKind::PutAnonVma),
+    (c"vm_area_alloc", TapKind::VmaAlloc),
+    (c"vm_area_dup", TapKind::VmaAlloc),
+    // Last: once every other tap is armed, init seeds the existing VMAs.
+    (c"vm_area_free", TapKind::Free),
+];
+
+/// The armed taps, in [`TAP_TABLE`] order; dropping unregisters them.
+struct Taps {
+    _probes: KVec<Pin<KBox<Kprobe<Tap>>>>,
 }
 
-impl kernel::InPlaceModule for RmapShadow {
-    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        let shared = Params::from_module().and_then(|params| {
-            Arc::pin_init(
-                try_pin_init!(Shared {
-                    params,
-                    taps: TapCounters {
-                        insert: Atomic::new(0),
-                        insert_after: Atomic::new(0),
-                        remove: Atomic::new(0),
-                        free: Atomic::new(0),
-                        walk: Atomic::new(0),
-                    },
-                    shadow <- new_spinlock!(ShadowState::new(params.policy, params.tree_count, params.max_files)),
-                    rebuild <- new_mutex!(()),
-                    verdict <- new_mutex!(KVec::new()),
-                    designs: Atomic::new(locks::ALL_DESIGNS),
-                    defer_stats: DeferStats::new(),
-                    anon <- new_spinlock!(AnonState::new()),
-                    timing: timing::TapTiming::new(TapKind::ALL.len())?,
-                    storm <- new_mutex!(None),
-                }? Error),
+impl Taps {
+    /// Arms every tap of [`TAP_TABLE`], then the test tap if asked for
+    /// (`test_tap=SYMBOL`: a counting-only probe, for the load-failure
+    /// tests). A symbol that is missing or cannot be probed fails the load
+    /// after one log line naming it; taps already armed are disarmed.
+    fn arm(shared: &Arc<Shared>) -> Result<Self> {
+        let mut v = KVec::with_capacity(TAP_TABLE.len() + 1, GFP_KERNEL)?;
+        for (sym, kind) in TAP_TABLE {
+            let tap = Tap {
+                shared: shared.clone(),
+                kind,
+            };
+            v.push(
+                KBox::pin_init(Kprobe::new(sym, tap), GFP_KERNEL)?,
                 GFP_KERNEL,
-            )
-        });
-        let dir = Dir::new(c"rmap_shadow");
-        try_pin_init!(Self {
-            // First: if a later field fails, the already armed taps are
-            // dropped before this one drains what they queued.
-            _drain: Drain(shared.clone()?),
-            tap_insert <- Kprobe::new(
-                c"mapping_rmap_tree_insert",
-                Tap { shared: shared.clone()?, kind: TapKind::Insert },
-            ),
-            tap_insert_after <- Kprobe::new(
-                c"mapping_rmap_tree_insert_after",
-                Tap { shared: shared.clone()?, kind: TapKind::InsertAfter },
-            ),
-            tap_remove <- Kprobe::new(
-                c"mapping_rmap_tree_remove",
-                Tap { shared: shared.clone()?, kind: TapKind::Remove },
-            ),
-            tap_walk <- Kprobe::new(
-                c"__rmap_walk_file",
-                Tap { shared: shared.clone()?, kind: TapKind::Walk },
-            ),
-            tap_anon_prepare <- Kprobe::new(
-                c"__anon_vma_prepare",
-                Tap { shared: shared.clone()?, kind: TapKind::AnonPrepare },
-            ),
-            tap_anon_clone <- Kprobe::new(
-                c"anon_vma_clone",
-                Tap { shared: shared.clone()?, kind: TapKind::AnonClone },
-            ),
-            tap_anon_fork <- Kprobe::new(
-                c"anon_vma_fork",
-                Tap { shared: shared.clone()?, kind: TapKind::AnonFork },
-            ),
-            tap_anon_unlink <- Kprobe::new(
-                c"unlink_anon_vmas",
-                Tap { shared: shared.clone()?, kind: TapKind::AnonUnlink },
-            ),
-            tap_avc_insert <- Kprobe::new(
-                c"anon_rmap_tree_insert",
-                Tap { shared: shared.clone()?, kind: TapKind::AvcInsert },
-            ),
-            tap_avc_remove <- Kprobe::new(
-                c"anon_rmap_tree_remove",
-                Tap { shared: shared.clone()?, kind: TapKind::AvcRemove },
-            ),
-            tap_put_anon_vma <- Kprobe::new(
-                c"__put_anon_vma",
-                Tap { shared: shared.clone()?, kind: TapKind::PutAnonVma },
-            ),
-            tap_vma_alloc <- Kprobe::new(
-                c"vm_area_alloc",
-                Tap { shared: shared.clone()?, kind: TapKind::VmaAlloc },
-            ),
-            tap_vma_dup <- Kprobe::new(
-                c"vm_area_dup",
-                Tap { shared: shared.clone()?, kind: TapKind::VmaAlloc },
-            ),
-            tap_free <- {
-                let sh = shared.clone()?;
-                let tap = Tap { shared: sh.clone(), kind: TapKind::Free };
-                Kprobe::new(c"vm_area_free", tap).pin_chain(move |_| {
-                    // Every tap is armed: now seed the VMAs that already exist.
-                    let _serial = sh.rebuild.lock();
-                    views::seed(&sh, true)
-                })
-            },
-            status <- dir.read_callback_file(c"status", shared.clone()?, &status::show),
-            stats <- dir.read_callback_file(c"stats", shared.clone()?, &views::show_stats),
-            files <- dir.read_callback_file(c"files", shared.clone()?, &views::show_files),
-            policy <- dir.read_write_callback_file(
-                c"policy",
-                shared.clone()?,
-                &views::show_policy,
-                &views::write_policy,
-            ),
-            verify <- dir.read_write_callback_file(
-                c"verify",
-                shared.clone()?,
-                &views::show_verify,
-                &views::write_verify,
-            ),
-            memory <- dir.read_callback_file(c"memory", shared.clone()?, &views::show_memory),
-            locks <- dir.read_write_callback_file(
-                c"locks",
-                shared.clone()?,
-                &views::show_locks,
-                &views::write_locks,
-            ),
-            anon <- dir.read_write_callback_file(
-                c"anon",
-                shared.clone()?,
-                &views::show_anon,
-                &views::write_anon,
-            ),
-            taps <- dir.read_callback_file(c"taps", shared.clone()?, &show_taps),
-            storm <- dir.read_write_callback_file(
-                c"storm",
-                shared.clone()?,
-                &views::show_storm,
-                &views::write_storm,
-            ),
-            _dir: dir,
-        }? Error)
+            )?;
+        }
+        if let Some(sym) = strparam::TEST_TAP.get_static() {
+            let tap = Tap {
+                shared: shared.clone(),
+                kind: TapKind::Test,
+            };
+            v.push(
+                KBox::pin_init(Kprobe::new(sym, tap), GFP_KERNEL)?,
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(Self { _probes: v })
+    }
+}
+
+/// The loaded module.
+///
+/// Field order is drop order: debugfs goes first (it waits for readers and
+/// writers in progress and refuses new ones, so no `storm start` or policy
+/// rebuild can run during the rest), then the taps (their handlers have
+/// finished once they are unregistered), then the drain of the replays
+/// they queued and the storm; the shared state goes with the last
+/// reference.
+struct RmapShadow {
+    _debugfs: dfs::Debugfs,
+    _taps: Taps,
+    _drain: Drain,
+}
+
+impl kernel::Module for RmapShadow {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let params = Params::from_module()?;
+        let shared = Arc::pin_init(
+            try_pin_init!(Shared {
+                params,
+                taps: TapCounters {
+                    insert: Atomic::new(0),
+                    insert_after: Atomic::new(0),
+                    remove: Atomic::new(0),
+                    free: Atomic::new(0),
+                    walk: Atomic::new(0),
+                    not_task: Atomic::new(0),
+                    test: Atomic::new(0),
+                },
+                shadow <- new_spinlock!(ShadowState::new(params.policy, params.tree_count, params.max_files)),
+                rebuild <- new_mutex!(()),
+                verdict <- new_mutex!(KVec::new()),
+                designs: Atomic::new(locks::ALL_DESIGNS),
+                defer_stats: DeferStats::new(),
+                anon <- new_spinlock!(AnonState::new()),
+                timing: timing::TapTiming::new(TapKind::ALL.len())?,
+                storm <- new_mutex!(None),
+            }? Error),
+            GFP_KERNEL,
+        )?;
+        // First: if arming fails, the taps already armed are disarmed
+        // before this drains what they queued.
+        let drain = Drain(shared.clone());
+        let taps = Taps::arm(&shared)?;
+        {
+            // Every tap is armed: now seed the VMAs that already exist.
+            let _serial = shared.rebuild.lock();
+            views::seed(&shared, true)?;
+        }
+        // Last: nothing after it can fail, so no file is ever open on a
+        // module whose init then fails.
+        let debugfs = dfs::Debugfs::new(&shared, &views::VIEWS)?;
+        Ok(Self {
+            _debugfs: debugfs,
+            _taps: taps,
+            _drain: drain,
+        })
     }
 }

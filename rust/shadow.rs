@@ -33,7 +33,7 @@ use kernel::{
 };
 
 /// Flags of every allocation made under the shadow lock.
-const ATOMIC: kernel::alloc::Flags = kernel::alloc::flags::GFP_ATOMIC;
+const ATOMIC: kernel::alloc::Flags = crate::TAP_GFP;
 
 /// Node storage of one sibling tree, allocated on that tree's NUMA node.
 ///
@@ -218,6 +218,9 @@ pub(crate) struct Stats {
     /// Removes of a VMA the shadow never linked (linked before load and
     /// not seen by seeding).
     pub(crate) unknown_removes: u64,
+    /// Of `unknown_removes`, those while seeding ran (a VMA linked before
+    /// load and removed before the seeding walk reached its mm: expected).
+    pub(crate) unknown_removes_seeding: u64,
     /// Records dropped at VMA free.
     pub(crate) freed: u64,
     /// Allocation failures (each a dropped event).
@@ -232,6 +235,15 @@ pub(crate) struct Stats {
     pub(crate) walks: u64,
     /// Rebuilds (policy changes).
     pub(crate) rebuilds: u64,
+    /// Degraded file shadows released with their last shadowed VMA (the
+    /// shadow never keeps a file alive longer than its VMAs do).
+    pub(crate) released_degraded: u64,
+    /// VMAs freed while the shadow still had them linked (a missed
+    /// remove): unlinked from the shadow at the free, file degraded.
+    pub(crate) freed_linked: u64,
+    /// Counter underflows avoided (a count already at zero): each is a bug
+    /// or a missed event.
+    pub(crate) underflows: u64,
     /// Placements by the policy.
     pub(crate) placed_policy: u64,
     /// Placements next to the parent VMA (fork).
@@ -252,9 +264,15 @@ pub(crate) struct ShadowState {
     pub(crate) max_files: u32,
     /// Shadowed files by `address_space` address.
     pub(crate) files: RBTree<usize, KBox<FileShadow>>,
+    /// Entries in `files`.
+    nfiles: usize,
     vmas: RBTree<usize, VmaRec>,
+    /// Entries in `vmas`.
+    nrecs: usize,
     /// Counters.
     pub(crate) stats: Stats,
+    /// A seeding walk is in progress.
+    pub(crate) seeding: bool,
     seed: u32,
 }
 
@@ -268,6 +286,11 @@ pub(crate) struct VmaView {
 }
 
 impl VmaView {
+    /// The VMA's address.
+    pub(crate) fn vma(&self) -> usize {
+        self.vma
+    }
+
     /// The first page offset the VMA maps.
     pub(crate) fn start(&self) -> u64 {
         self.start
@@ -304,7 +327,8 @@ impl VmaView {
                 v.__bindgen_anon_1.__bindgen_anon_1.vm_end,
             )
         };
-        let pages = ((e - s) >> bindings::PAGE_SHIFT) as u64;
+        // Values from the kernel: never an overflow panic in a probe.
+        let pages = (e.wrapping_sub(s) >> bindings::PAGE_SHIFT) as u64;
         // SAFETY: a file VMA's file is live while the VMA is.
         let mapping = unsafe { (*file.as_ptr()).f_mapping } as usize;
         Some(Self {
@@ -312,7 +336,7 @@ impl VmaView {
             file,
             mapping,
             start: v.vm_pgoff as u64,
-            last: v.vm_pgoff as u64 + pages.max(1) - 1,
+            last: (v.vm_pgoff as u64).saturating_add(pages.max(1) - 1),
         })
     }
 }
@@ -331,15 +355,51 @@ impl ShadowState {
             ntrees,
             max_files,
             files: RBTree::new(),
+            nfiles: 0,
             vmas: RBTree::new(),
+            nrecs: 0,
             stats: Stats::default(),
+            seeding: false,
             seed: 0x2545_f491,
         }
     }
 
     /// Number of VMA records (linked or between remove and re-insert).
     pub(crate) fn nr_vma_records(&self) -> usize {
-        self.vmas.iter().count()
+        self.nrecs
+    }
+
+    /// Counts a remove of a VMA the shadow does not have linked.
+    fn count_unknown_remove(&mut self) {
+        self.stats.unknown_removes += 1;
+        if self.seeding {
+            self.stats.unknown_removes_seeding += 1;
+        }
+    }
+
+    /// Number of shadowed files.
+    pub(crate) fn nr_files(&self) -> usize {
+        self.nfiles
+    }
+
+    /// Drops the shadow of `mapping` (its file reference is put: `fput()`
+    /// is safe in any context, the final put is deferred by the kernel).
+    fn release_file(&mut self, mapping: usize) {
+        if let Some(f) = self.files.remove(&mapping) {
+            self.nfiles = self.nfiles.saturating_sub(1);
+            if f.degraded {
+                self.stats.released_degraded += 1;
+            }
+            drop(f);
+        }
+    }
+
+    /// One VMA fewer in `file`; counts an underflow instead of panicking.
+    fn dec_total(file: &mut FileShadow, stats: &mut Stats) {
+        match file.total.checked_sub(1) {
+            Some(t) => file.total = t,
+            None => stats.underflows += 1,
+        }
     }
 
     /// Creates the shadow of the file of `v`, taking a file reference.
@@ -399,7 +459,7 @@ impl ShadowState {
             }
         }
         if self.files.get(&v.mapping).is_none() {
-            if self.files.iter().count() >= self.max_files as usize {
+            if self.nfiles >= self.max_files as usize {
                 self.stats.file_limit_drops += 1;
                 return None;
             }
@@ -413,6 +473,7 @@ impl ShadowState {
                         self.stats.alloc_failures += 1;
                         return None;
                     }
+                    self.nfiles += 1;
                 }
                 Err(_) => {
                     self.stats.alloc_failures += 1;
@@ -449,22 +510,19 @@ impl ShadowState {
                 }
             },
         };
-        let tree = tree.min(file.trees.len() as u32 - 1);
+        let tree = tree.min((file.trees.len() as u32).saturating_sub(1));
         match how {
             0 => self.stats.placed_record += 1,
             1 => self.stats.placed_parent += 1,
             _ => self.stats.placed_policy += 1,
         }
-        if file.trees[tree as usize]
-            .itree
-            .insert(v.start, v.last, v.vma)
-            .is_err()
-        {
+        let t = file.trees.get_mut(tree as usize)?;
+        if t.itree.insert(v.start, v.last, v.vma).is_err() {
             file.degraded = true;
             self.stats.alloc_failures += 1;
             return None;
         }
-        file.trees[tree as usize].inserts += 1;
+        t.inserts += 1;
         file.total += 1;
         let new = VmaRec {
             mapping: v.mapping,
@@ -477,12 +535,15 @@ impl ShadowState {
             None => {
                 if self.vmas.try_create_and_insert(v.vma, new, ATOMIC).is_err() {
                     // Without a record the remove cannot be matched: undo.
-                    file.trees[tree as usize].itree.remove(v.start, v.vma);
-                    file.total -= 1;
+                    if let Some(t) = file.trees.get_mut(tree as usize) {
+                        t.itree.remove(v.start, v.vma);
+                    }
+                    Self::dec_total(file, &mut self.stats);
                     file.degraded = true;
                     self.stats.alloc_failures += 1;
                     return None;
                 }
+                self.nrecs += 1;
             }
         }
         self.stats.linked += 1;
@@ -493,11 +554,11 @@ impl ShadowState {
     /// file's locks and the tree, when unlinked.
     pub(crate) fn unlink(&mut self, vma: usize, mapping: usize) -> Touched {
         let Some(r) = self.vmas.get_mut(&vma) else {
-            self.stats.unknown_removes += 1;
+            self.count_unknown_remove();
             return None;
         };
         if !r.linked || r.mapping != mapping {
-            self.stats.unknown_removes += 1;
+            self.count_unknown_remove();
             return None;
         }
         r.linked = false;
@@ -506,17 +567,23 @@ impl ShadowState {
         let mut locks = None;
         if let Some(file) = self.files.get_mut(&mapping) {
             locks = file.locks.clone();
-            if file.trees[tree as usize].itree.remove(start, vma) {
-                file.total -= 1;
+            let removed = file
+                .trees
+                .get_mut(tree as usize)
+                .is_some_and(|t| t.itree.remove(start, vma));
+            if removed {
+                Self::dec_total(file, &mut self.stats);
             } else {
                 file.degraded = true;
             }
-            empty = file.total == 0 && !file.degraded;
+            // Degraded or not: the shadow never keeps the file alive past
+            // its last shadowed VMA.
+            empty = file.total == 0;
         }
         if empty {
-            // Dropping the last shadow reference is not the file's last
-            // reference: the VMA being unlinked still holds one.
-            drop(self.files.remove(&mapping));
+            // Not the file's last reference: the VMA being unlinked still
+            // holds one.
+            self.release_file(mapping);
         }
         self.stats.unlinked += 1;
         locks.map(|l| (l, tree))
@@ -544,11 +611,26 @@ impl ShadowState {
     /// The real kernel is freeing `vma`.
     pub(crate) fn free(&mut self, vma: usize) {
         if let Some(r) = self.vmas.remove(&vma) {
+            self.nrecs = self.nrecs.saturating_sub(1);
             if r.linked {
                 // Freed while linked: cannot happen in the real kernel, so
-                // the shadow missed a remove.
+                // the shadow missed a remove. Unlink it now, so that the
+                // file is not kept alive by a VMA that no longer exists.
+                self.stats.freed_linked += 1;
+                let mut empty = false;
                 if let Some(file) = self.files.get_mut(&r.mapping) {
                     file.degraded = true;
+                    if file
+                        .trees
+                        .get_mut(r.tree as usize)
+                        .is_some_and(|t| t.itree.remove(r.start, vma))
+                    {
+                        Self::dec_total(file, &mut self.stats);
+                    }
+                    empty = file.total == 0;
+                }
+                if empty {
+                    self.release_file(r.mapping);
                 }
             }
             self.stats.freed += 1;
@@ -559,15 +641,9 @@ impl ShadowState {
     /// outside the lock.
     pub(crate) fn clear(&mut self) -> RBTree<usize, KBox<FileShadow>> {
         self.vmas = RBTree::new();
+        self.nrecs = 0;
+        self.nfiles = 0;
         core::mem::replace(&mut self.files, RBTree::new())
-    }
-
-    /// Whether `vma` is linked in the shadow of `mapping`, and in which tree.
-    pub(crate) fn linked_tree(&self, vma: usize, mapping: usize) -> Option<u32> {
-        self.vmas
-            .get(&vma)
-            .filter(|r| r.linked && r.mapping == mapping)
-            .map(|r| r.tree)
     }
 
     /// Shadow bytes: tree nodes, file shadows and VMA records (approximate
@@ -612,6 +688,18 @@ fn smallest_of(trees: &[Tree]) -> usize {
 /// With `anon` (at load only), also counts every VMA and records every AVC
 /// and anon_vma of every VMA in the anon bookkeeping ([`crate::anon`]).
 pub(crate) fn seed(shared: &Shared, anon: bool) -> Result {
+    shared.shadow.lock().seeding = true;
+    if anon {
+        shared.anon.lock().seeding = true;
+    }
+    let r = seed_all(shared, anon);
+    shared.shadow.lock().seeding = false;
+    shared.anon.lock().seeding = false;
+    r
+}
+
+/// The walk of [`seed`].
+fn seed_all(shared: &Shared, anon: bool) -> Result {
     const MAX_MMS: usize = 65536;
     let mut mms: KVec<*mut bindings::mm_struct> = KVec::with_capacity(1024, GFP_KERNEL)?;
     // The walk collects at most the capacity; grow until it fits.

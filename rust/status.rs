@@ -33,7 +33,7 @@ pub(crate) fn show(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Res
     let s = shared.shadow.lock();
     writeln!(f, "policy: {}", s.policy.name())?;
     writeln!(f, "trees: {} ({})", s.ntrees, s.tree_count)?;
-    writeln!(f, "files: {}", s.files.iter().count())?;
+    writeln!(f, "files: {}", s.nr_files())?;
     writeln!(f, "param.vma_extra_bytes: {}", p.vma_extra_bytes)?;
     Ok(())
 }

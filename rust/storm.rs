@@ -128,10 +128,19 @@ pub(crate) struct Run {
 }
 
 /// A run with its kthreads; dropping it stops and reaps them.
+///
+/// # Invariants
+///
+/// Every thread in `tasks` was created with a pointer to one of `args` and
+/// to `run`; both stay at their addresses (boxed) until every thread in
+/// `tasks` has been stopped with `kthread_stop()`.
 pub(crate) struct Storm {
     /// The run (boxed: the threads hold its address).
     pub(crate) run: KBox<Run>,
     tasks: KVec<*mut bindings::task_struct>,
+    /// The threads' arguments, owned here (a thread stopped before it ran
+    /// never sees its argument; nothing leaks).
+    args: KVec<KBox<ThreadArg>>,
 }
 
 // SAFETY: the task pointers are only used by `Drop` (kthread_stop()), from
@@ -297,11 +306,11 @@ impl StormFile {
 ///
 /// # Safety
 ///
-/// `data` is a `KBox<ThreadArg>` leaked by [`Storm::start`], whose run
-/// outlives the thread (`Storm::drop` stops every thread before freeing it).
+/// `data` points to a [`ThreadArg`] owned by a [`Storm`], which outlives the
+/// thread together with its run (type invariant of [`Storm`]).
 unsafe extern "C" fn thread_fn(data: *mut core::ffi::c_void) -> core::ffi::c_int {
     // SAFETY: per the function's contract.
-    let arg = unsafe { KBox::from_raw(data.cast::<ThreadArg>()) };
+    let arg = unsafe { &*data.cast::<ThreadArg>() };
     // SAFETY: the run outlives this thread.
     let run = unsafe { &*arg.run };
     let cfg = run.cfg;
@@ -422,6 +431,7 @@ impl Storm {
         let mut storm = Storm {
             run,
             tasks: KVec::with_capacity(cpus.len(), GFP_KERNEL)?,
+            args: KVec::with_capacity(cpus.len(), GFP_KERNEL)?,
         };
         for (i, &cpu) in cpus.iter().enumerate() {
             let arg = KBox::new(
@@ -434,10 +444,16 @@ impl Storm {
                 },
                 GFP_KERNEL,
             )?;
-            let p = KBox::into_raw(arg);
-            // SAFETY: `thread_fn`'s contract holds: `p` is a leaked
-            // `ThreadArg` and `Storm::drop` stops the thread before the run
-            // goes; the name format takes the CPU number.
+            let p = core::ptr::from_ref::<ThreadArg>(&arg).cast_mut();
+            // Owned by the storm from now on (capacity reserved: no
+            // allocation).
+            if storm.args.push_within_capacity(arg).is_err() {
+                storm.run.abort.store(1, Relaxed);
+                return Err(ENOMEM);
+            }
+            // SAFETY: `thread_fn`'s contract holds: `p` is a `ThreadArg`
+            // owned by `storm`, which stops the thread before it and the run
+            // go; the name format takes the CPU number.
             let task = unsafe {
                 bindings::kthread_create_on_cpu(
                     Some(thread_fn),
@@ -447,15 +463,15 @@ impl Storm {
                 )
             };
             if kernel::error::from_err_ptr(task).is_err() {
-                // SAFETY: the thread was not created: `p` is still ours.
-                drop(unsafe { KBox::from_raw(p) });
+                // Dropping `storm` stops the threads created so far.
                 storm.run.abort.store(1, Relaxed);
                 return Err(ENOMEM);
             }
             // SAFETY: `task` is a new kthread; a reference keeps it for
             // `kthread_stop()` even after it exits.
             unsafe { bindings::get_task_struct(task) };
-            storm.tasks.push(task, GFP_KERNEL)?;
+            // Capacity reserved above: cannot fail.
+            let _ = storm.tasks.push_within_capacity(task);
         }
         for &t in storm.tasks.iter() {
             // SAFETY: created above and referenced.
@@ -464,9 +480,10 @@ impl Storm {
         Ok(storm)
     }
 
-    /// Whether every thread finished.
+    /// Whether every thread finished, or the run was stopped (its threads
+    /// reaped, whether they ran or not).
     pub(crate) fn finished(&self) -> bool {
-        self.run.done.load(Relaxed) == self.run.threads
+        self.tasks.is_empty() || self.run.done.load(Relaxed) == self.run.threads
     }
 
     /// Ends the run early and reaps its threads; the figures stay. Sleeps.
@@ -488,9 +505,9 @@ impl Drop for Storm {
         self.run.abort.store(1, Relaxed);
         for &t in self.tasks.iter() {
             // SAFETY: `t` is a kthread we created and hold a reference on;
-            // `kthread_stop()` wakes it, waits for it to exit (or returns
+            // `kthread_stop()` wakes it and waits for it to exit (or returns
             // at once if it never ran: the thread function is then not
-            // called, and its argument leaks, bounded by one small box).
+            // called). Its argument and the run are freed after this loop.
             unsafe {
                 bindings::kthread_stop(t);
                 bindings::put_task_struct(t);

@@ -21,9 +21,15 @@ use kernel::{
 pub(crate) const MAX_LEN: usize = 31;
 
 /// A string parameter's value, as written at load.
+///
+/// # Invariants
+///
+/// `bytes[len]` is 0 whenever `len >= 0`; the value is only written by
+/// [`set`], which the module loader calls before the module's init (the
+/// parameters have mode 0: no sysfs writes afterwards).
 pub(crate) struct StrParam {
     len: Atomic<i32>,
-    bytes: [Atomic<i8>; MAX_LEN],
+    bytes: [Atomic<i8>; MAX_LEN + 1],
 }
 
 impl StrParam {
@@ -31,7 +37,7 @@ impl StrParam {
     pub(crate) const fn new() -> Self {
         Self {
             len: Atomic::new(-1),
-            bytes: [const { Atomic::new(0) }; MAX_LEN],
+            bytes: [const { Atomic::new(0) }; MAX_LEN + 1],
         }
     }
 
@@ -42,6 +48,19 @@ impl StrParam {
             *b = a.load(Relaxed) as u8;
         }
         Some(&buf[..len])
+    }
+
+    /// The value given at load, if any, as a static C string.
+    pub(crate) fn get_static(&'static self) -> Option<&'static CStr> {
+        let len = usize::try_from(self.len.load(Relaxed)).ok()?;
+        if len == 0 {
+            return None;
+        }
+        // SAFETY: `Atomic<i8>` has the layout of `i8`, and so of `u8`; the bytes are not
+        // written after load (type invariant), and `bytes[len]` is the NUL.
+        let bytes =
+            unsafe { core::slice::from_raw_parts(self.bytes.as_ptr().cast::<u8>(), len + 1) };
+        CStr::from_bytes_with_nul(bytes).ok()
     }
 }
 
@@ -66,6 +85,7 @@ unsafe extern "C" fn set(val: *const c_char, kp: *const bindings::kernel_param) 
     for (a, &b) in p.bytes.iter().zip(s.iter()) {
         a.store(b as i8, Relaxed);
     }
+    p.bytes[s.len()].store(0, Relaxed);
     p.len.store(s.len() as i32, Relaxed);
     0
 }
@@ -105,3 +125,30 @@ static POLICY_PARMTYPE: [u8; 22] = *b"parmtype=policy:charp\0";
 #[used(compiler)]
 static POLICY_PARM: [u8; 85] =
     *b"parm=policy:Tree choice: node|smallest|cpu|hash|single[,TREES], TREES=nodes|cpus32|N\0";
+
+/// The `test_tap` parameter: one more function to probe (counted only), so
+/// that tests can make the load fail on a missing or unprobeable symbol.
+pub(crate) static TEST_TAP: StrParam = StrParam::new();
+
+#[link_section = "__param"]
+#[used(compiler)]
+static TEST_TAP_PARAM: KernelParam = KernelParam::new(bindings::kernel_param {
+    name: kernel::str::as_char_ptr_in_const_context(c"test_tap"),
+    // As for `policy`.
+    mod_: (&raw const bindings::__this_module).cast_mut(),
+    ops: core::ptr::from_ref(&OPS),
+    perm: 0,
+    level: -1,
+    flags: 0,
+    __bindgen_anon_1: bindings::kernel_param__bindgen_ty_1 {
+        arg: core::ptr::from_ref(&TEST_TAP).cast_mut().cast(),
+    },
+});
+
+#[link_section = ".modinfo"]
+#[used(compiler)]
+static TEST_TAP_PARMTYPE: [u8; 24] = *b"parmtype=test_tap:charp\0";
+
+#[link_section = ".modinfo"]
+#[used(compiler)]
+static TEST_TAP_PARM: [u8; 61] = *b"parm=test_tap:Tests only: one more symbol to probe (counted)\0";

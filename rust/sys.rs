@@ -31,3 +31,22 @@ use kernel::bindings::{anon_vma, anon_vma_chain, mm_struct, path, vm_area_struct
 use kernel::ffi;
 // Generated into the build directory (next to `Kbuild`), outside `rust/`.
 include!("../local_generated.rs");
+
+/// Whether the current context is a task (not hard/soft interrupt or NMI).
+pub(crate) fn in_task() -> bool {
+    // SAFETY: no preconditions; reads the current preempt count.
+    unsafe { rs_in_task() != 0 }
+}
+
+/// Takes a reference on this module (`try_module_get(THIS_MODULE)`); false
+/// once unload has begun. Any context.
+pub(crate) fn module_get() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { rs_module_get() }
+}
+
+/// Drops a reference taken by [`module_get`]. Any context.
+pub(crate) fn module_put() {
+    // SAFETY: called once per successful `module_get()`.
+    unsafe { rs_module_put() }
+}

@@ -4,42 +4,89 @@
 //! `verify`. Formats: `Documentation/debugfs.rst`.
 
 use crate::{
+    dfs::View,
+    input,
+    kmm::{self, Mapping},
     locks::{self, Design, FileLocks, LockStat, TimedLock},
     policy::{Policy, TreeCount},
     shadow::{self, FileRef},
-    Shared,
+    verify, Shared,
 };
 use core::fmt::{self, Write};
 use kernel::{
     bindings,
     prelude::*,
-    str::CString,
     sync::{atomic::Relaxed, Arc},
     uaccess::UserSliceReader,
 };
 
-/// Longest input any writable file accepts.
-const MAX_WRITE: usize = 256;
+/// Every debugfs file, in `ls` order of the documentation.
+pub(crate) static VIEWS: [View; 10] = [
+    View {
+        name: c"status",
+        show: crate::status::show,
+        write: None,
+    },
+    View {
+        name: c"stats",
+        show: show_stats,
+        write: None,
+    },
+    View {
+        name: c"files",
+        show: show_files,
+        write: None,
+    },
+    View {
+        name: c"policy",
+        show: show_policy,
+        write: Some(write_policy),
+    },
+    View {
+        name: c"verify",
+        show: show_verify,
+        write: Some(write_verify),
+    },
+    View {
+        name: c"memory",
+        show: show_memory,
+        write: None,
+    },
+    View {
+        name: c"locks",
+        show: show_locks,
+        write: Some(write_locks),
+    },
+    View {
+        name: c"anon",
+        show: show_anon,
+        write: Some(write_anon),
+    },
+    View {
+        name: c"taps",
+        show: crate::show_taps,
+        write: None,
+    },
+    View {
+        name: c"storm",
+        show: show_storm,
+        write: Some(write_storm),
+    },
+];
 
-/// Reads a short, trimmed, UTF-8 line written to a debugfs file; `EINVAL`
-/// for anything else (too long, not UTF-8, empty, NUL bytes).
+/// Longest input any writable file accepts.
+const MAX_WRITE: usize = input::MAX_WRITE;
+
+/// Reads one write into `buf` and returns the length of its command, moved
+/// to the start of `buf` (see [`input::command`]); `EINVAL` for anything
+/// else.
 fn read_line(r: &mut UserSliceReader, buf: &mut [u8; MAX_WRITE]) -> Result<usize> {
     let len = r.len();
     if len == 0 || len > MAX_WRITE {
         return Err(EINVAL);
     }
     r.read_slice(&mut buf[..len])?;
-    let (off, tlen) = {
-        let s = core::str::from_utf8(&buf[..len]).map_err(|_| EINVAL)?;
-        if s.contains('\0') {
-            return Err(EINVAL);
-        }
-        let t = s.trim();
-        if t.is_empty() {
-            return Err(EINVAL);
-        }
-        (t.as_ptr() as usize - buf.as_ptr() as usize, t.len())
-    };
+    let (off, tlen) = input::command(&buf[..len]).ok_or(EINVAL)?;
     buf.copy_within(off..off + tlen, 0);
     Ok(tlen)
 }
@@ -48,12 +95,7 @@ fn read_line(r: &mut UserSliceReader, buf: &mut [u8; MAX_WRITE]) -> Result<usize
 pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let (st, files, recs, bytes) = {
         let s = sh.shadow.lock();
-        (
-            s.stats,
-            s.files.iter().count(),
-            s.nr_vma_records(),
-            s.bytes(),
-        )
+        (s.stats, s.nr_files(), s.nr_vma_records(), s.bytes())
     };
     writeln!(f, "counter value")?;
     let taps = &sh.taps;
@@ -74,16 +116,26 @@ pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     )?;
     writeln!(f, "tap.vm_area_free {}", taps.free.load(Relaxed))?;
     writeln!(f, "tap.__rmap_walk_file {}", taps.walk.load(Relaxed))?;
+    writeln!(f, "tap.not_task {}", taps.not_task.load(Relaxed))?;
+    writeln!(f, "tap.test {}", taps.test.load(Relaxed))?;
     writeln!(f, "shadow.linked {}", st.linked)?;
     writeln!(f, "shadow.unlinked {}", st.unlinked)?;
     writeln!(f, "shadow.seeded {}", st.seeded)?;
     writeln!(f, "shadow.freed {}", st.freed)?;
     writeln!(f, "shadow.dup_links {}", st.dup_links)?;
     writeln!(f, "shadow.unknown_removes {}", st.unknown_removes)?;
+    writeln!(
+        f,
+        "shadow.unknown_removes_seeding {}",
+        st.unknown_removes_seeding
+    )?;
     writeln!(f, "drop.alloc_failures {}", st.alloc_failures)?;
     writeln!(f, "drop.file_limit {}", st.file_limit_drops)?;
     writeln!(f, "drop.lock_alloc {}", st.lock_alloc_failures)?;
     writeln!(f, "shadow.rebuilds {}", st.rebuilds)?;
+    writeln!(f, "shadow.released_degraded {}", st.released_degraded)?;
+    writeln!(f, "shadow.freed_linked {}", st.freed_linked)?;
+    writeln!(f, "shadow.underflows {}", st.underflows)?;
     writeln!(f, "shadow.walks {}", st.walks)?;
     writeln!(f, "placed.policy {}", st.placed_policy)?;
     writeln!(f, "placed.parent {}", st.placed_parent)?;
@@ -108,10 +160,12 @@ pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     writeln!(f, "anon.seeded_avc {}", ev.seeded_avc)?;
     writeln!(f, "anon.dup_avc {}", ev.dup_avc)?;
     writeln!(f, "anon.unknown_avc {}", ev.unknown_avc)?;
+    writeln!(f, "anon.unknown_avc_seeding {}", ev.unknown_avc_seeding)?;
     writeln!(f, "anon.unknown_put {}", ev.unknown_put)?;
     writeln!(f, "anon.freed_with_avcs {}", ev.freed_with_avcs)?;
     writeln!(f, "anon.alloc_failures {}", ev.alloc_failures)?;
     writeln!(f, "anon.chain_overflow {}", ev.chain_overflow)?;
+    writeln!(f, "anon.underflows {}", ev.underflows)?;
     writeln!(f, "anon.shadow_bytes {abytes}")?;
     let d = &sh.defer_stats;
     writeln!(f, "locks.designs {}", sh.designs.load(Relaxed))?;
@@ -123,6 +177,12 @@ pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
         d.dropped_at_unload.load(Relaxed)
     )?;
     writeln!(f, "replay.skipped {}", d.skipped.load(Relaxed))?;
+    writeln!(
+        f,
+        "replay.skipped_memalloc {}",
+        d.skipped_memalloc.load(Relaxed)
+    )?;
+    writeln!(f, "replay.hold {}", d.hold.load(Relaxed))?;
     writeln!(
         f,
         "replay.too_many_trees {}",
@@ -139,21 +199,9 @@ pub(crate) fn show_policy(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::
     writeln!(f, "{} {} {}", s.policy.name(), s.tree_count, s.ntrees)
 }
 
-/// Parses `POLICY [TREES]` or `POLICY,TREES` (TREES: `nodes`, `cpus32` or
-/// 1..=1024; default: `cur`).
+/// Parses a policy specification (see [`input::policy`]); `EINVAL` if bad.
 pub(crate) fn parse_policy(s: &str, cur: TreeCount) -> Result<(Policy, TreeCount)> {
-    let mut it = s
-        .split(|c: char| c == ',' || c.is_ascii_whitespace())
-        .filter(|w| !w.is_empty());
-    let p = Policy::parse(it.next().ok_or(EINVAL)?).ok_or(EINVAL)?;
-    let t = match it.next() {
-        Some(t) => TreeCount::parse(t).ok_or(EINVAL)?,
-        None => cur,
-    };
-    if it.next().is_some() {
-        return Err(EINVAL);
-    }
-    Ok((p, t))
+    input::policy(s, cur).ok_or(EINVAL)
 }
 
 /// Writing `policy`: switch and rebuild the shadow (clear, then seed from
@@ -168,10 +216,25 @@ pub(crate) fn write_policy(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result 
     sh.set_policy(policy, trees)
 }
 
-/// One mismatch between the shadow and the real i_mmap of a file.
-struct Verdict(KVec<u8>);
+/// Snapshot references to every shadowed file (outside the lock, the caller
+/// may sleep on them). The shadow lock is held for one pass over the files,
+/// taking a reference on each (no allocation under it).
+fn shadowed_files(sh: &Shared) -> Result<KVVec<FileRef>> {
+    let n = sh.shadow.lock().nr_files();
+    let mut v = KVVec::with_capacity(n + 16, GFP_KERNEL)?;
+    let s = sh.shadow.lock();
+    for f in s.files.values() {
+        if v.push_within_capacity(f.file.clone_ref()).is_err() {
+            break;
+        }
+    }
+    Ok(v)
+}
 
-impl Write for Verdict {
+/// Formats into a `KVec` (outside every lock: may sleep).
+struct Text(KVec<u8>);
+
+impl Write for Text {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         self.0
             .extend_from_slice(s.as_bytes(), GFP_KERNEL)
@@ -179,221 +242,50 @@ impl Write for Verdict {
     }
 }
 
-/// Collects the real i_mmap of `mapping` as (vma, start, last), under its
-/// `i_mmap_rwsem` held for read by the caller.
-///
-/// # Safety
-///
-/// `mapping` must be live and its `i_mmap_rwsem` held by the caller.
-unsafe fn real_vmas(mapping: *mut bindings::address_space) -> Result<KVec<(usize, u64, u64)>> {
-    let mut v = KVec::new();
-    // SAFETY: the tree is stable under `i_mmap_rwsem` (per the caller).
-    let mut node = unsafe { bindings::rb_first(&raw const (*mapping).i_mmap.rb_root) };
-    while !node.is_null() {
-        // SAFETY: every node of `i_mmap` is the `shared.rb` of a VMA.
-        let vma = unsafe { kernel::container_of!(node, bindings::vm_area_struct, shared.rb) };
-        // SAFETY: linked VMAs are live and stable under `i_mmap_rwsem`.
-        if let Some(view) = unsafe { shadow::VmaView::read(vma) } {
-            v.push((vma as usize, view.start(), view.last()), GFP_KERNEL)?;
-        }
-        // SAFETY: `node` is in the stable tree.
-        node = unsafe { bindings::rb_next(node) };
-    }
-    Ok(v)
-}
-
-/// Compares the shadow of `mapping` with the real tree: the VMA sets (each
-/// VMA in the tree its record names), the counts, every tree's invariants,
-/// and random interval queries. Writes the first mismatch to `out`.
-///
-/// # Safety
-///
-/// `mapping` must stay live for the call (the caller holds a file or path
-/// reference).
-unsafe fn verify_mapping(
-    sh: &Shared,
-    mapping: *mut bindings::address_space,
-    name: &str,
-    out: &mut Verdict,
-) -> Result<bool> {
-    // SAFETY: `mapping` is live; taking its rwsem for read excludes the
-    // real kernel's link/unlink (and so our taps) for this file.
-    unsafe { bindings::down_read(&raw mut (*mapping).i_mmap_rwsem) };
-    // SAFETY: locked just above.
-    let real = unsafe { real_vmas(mapping) };
-    let ok = real.map(|real| {
-        let s = sh.shadow.lock();
-        let key = mapping as usize;
-        let Some(file) = s.files.get(&key) else {
-            if real.is_empty() {
-                return true;
-            }
-            let _ = writeln!(out, "{name}: not shadowed, real has {} VMAs", real.len());
-            return false;
-        };
-        if file.degraded {
-            let _ = writeln!(out, "{name}: degraded (an event was dropped)");
-            return false;
-        }
-        if file.total != real.len() as u64 {
-            let _ = writeln!(
-                out,
-                "{name}: shadow has {} VMAs, real {}",
-                file.total,
-                real.len()
-            );
-            return false;
-        }
-        let sum: usize = file.trees.iter().map(|t| t.itree.len()).sum();
-        if sum as u64 != file.total {
-            let _ = writeln!(out, "{name}: trees hold {sum}, total says {}", file.total);
-            return false;
-        }
-        for (i, t) in file.trees.iter().enumerate() {
-            if let Err(e) = t.itree.check() {
-                let _ = writeln!(out, "{name}: tree {i} broken: {e:?}");
-                return false;
-            }
-        }
-        for &(vma, start, last) in real.iter() {
-            let Some(t) = s.linked_tree(vma, key) else {
-                let _ = writeln!(
-                    out,
-                    "{name}: VMA {vma:#x} [{start:#x},{last:#x}] not linked in the shadow"
-                );
-                return false;
-            };
-            let mut found = false;
-            file.trees[t as usize].itree.query(start, start, &mut |n| {
-                if n.key == vma && n.start == start && n.last == last {
-                    found = true;
-                }
-            });
-            if !found {
-                let _ = writeln!(
-                    out,
-                    "{name}: VMA {vma:#x} [{start:#x},{last:#x}] not in tree {t}"
-                );
-                return false;
-            }
-        }
-        // Random interval queries: the shadow's answers, over all trees,
-        // must be the real tree's.
-        for _ in 0..16 {
-            // SAFETY: no preconditions.
-            let r = u64::from(unsafe { bindings::get_random_u32() });
-            let base = if real.is_empty() {
-                0
-            } else {
-                real[(r as usize) % real.len()].1
-            };
-            let qs = base.saturating_sub(r & 7);
-            let ql = qs + ((r >> 8) & 63);
-            let want = real
-                .iter()
-                .filter(|&&(_, s0, l0)| s0 <= ql && l0 >= qs)
-                .count();
-            let mut got = 0usize;
-            for t in file.trees.iter() {
-                t.itree.query(qs, ql, &mut |_| got += 1);
-            }
-            if got != want {
-                let _ = writeln!(
-                    out,
-                    "{name}: query [{qs:#x},{ql:#x}]: shadow {got}, real {want}"
-                );
-                return false;
-            }
-        }
-        true
-    });
-    // SAFETY: taken above.
-    unsafe { bindings::up_read(&raw mut (*mapping).i_mmap_rwsem) };
-    ok
-}
-
-/// The path of a file, or `?`.
-fn file_path<'a>(file: &FileRef, buf: &'a mut [u8; 256]) -> &'a str {
-    // SAFETY: the file is live (we hold a reference); `d_path` writes into
-    // `buf` and returns a pointer into it, or an error pointer.
-    let p = unsafe {
-        bindings::d_path(
-            &raw const (*file.as_ptr()).__bindgen_anon_1.f_path,
-            buf.as_mut_ptr().cast(),
-            buf.len() as i32,
-        )
-    };
-    if p.is_null() || (p as isize) < 0 && (p as isize) >= -4095 {
-        return "?";
-    }
-    let off = p as usize - buf.as_ptr() as usize;
-    let end = buf[off..]
-        .iter()
-        .position(|&b| b == 0)
-        .map_or(buf.len(), |e| off + e);
-    core::str::from_utf8(&buf[off..end]).unwrap_or("?")
-}
-
-/// Snapshot references to every shadowed file (outside the lock, the caller
-/// may sleep on them).
-fn shadowed_files(sh: &Shared) -> Result<KVec<FileRef>> {
-    let n = sh.shadow.lock().files.iter().count();
-    let mut v = KVec::with_capacity(n + 16, GFP_KERNEL)?;
-    let s = sh.shadow.lock();
-    for f in s.files.values() {
-        if v.len() == v.capacity() {
-            break;
-        }
-        // Cannot fail: capacity checked.
-        v.push(f.file.clone_ref(), GFP_ATOMIC)?;
-    }
-    Ok(v)
-}
-
-/// Writing `verify`: `all`, or the path of a file. The result is read back.
+/// Writing `verify`: `all`, or the absolute path of a file (not a
+/// directory: `EISDIR`). The result is read back.
 pub(crate) fn write_verify(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
     let mut buf = [0u8; MAX_WRITE];
     let n = read_line(r, &mut buf)?;
     let arg = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
-    let _serial = sh.rebuild.lock();
-    let mut out = Verdict(KVec::new());
+    let mut out = Text(KVec::new());
     let mut checked = 0u64;
-    let mut ok = true;
+    let mut bad = None;
     let mut name = [0u8; 256];
     if arg == "all" {
+        let _serial = sh.rebuild.lock();
         for f in shadowed_files(sh)?.iter() {
-            let path = file_path(f, &mut name);
-            // SAFETY: `f` keeps the mapping alive.
-            ok = unsafe { verify_mapping(sh, f.mapping(), path, &mut out)? };
+            let finding = verify::verify_mapping(sh, Mapping::of_file(f))?;
             checked += 1;
-            if !ok {
+            if !finding.is_ok() {
+                bad = Some((kmm::file_path(f, &mut name), finding));
                 break;
             }
+        }
+        if let Some((path, finding)) = bad {
+            writeln!(out, "{}", verify::Named(path, finding)).map_err(|_| ENOMEM)?;
         }
     } else {
         if !arg.starts_with('/') {
             return Err(EINVAL);
         }
-        let c = CString::try_from_fmt(fmt!("{arg}"))?;
-        let mut p = bindings::path::default();
-        let follow = crate::sys::RS_LOOKUP_FOLLOW;
-        // SAFETY: `c` is NUL-terminated; `p` receives a path reference.
-        let ret = unsafe { crate::sys::kern_path(c.as_char_ptr(), follow, &mut p) };
-        if ret != 0 {
-            return Err(Error::from_errno(ret));
+        // The lookup may sleep on a slow filesystem: no lock held around it.
+        let p = kmm::PathRef::lookup(arg)?;
+        if p.is_dir() {
+            return Err(EISDIR);
         }
-        // SAFETY: `p` holds a reference on the dentry, so its inode and
-        // mapping are live until `path_put`.
-        let mapping = unsafe { (*(*p.dentry).d_inode).i_mapping };
-        // SAFETY: as above.
-        let res = unsafe { verify_mapping(sh, mapping, arg, &mut out) };
-        // SAFETY: the reference from `kern_path`.
-        unsafe { bindings::path_put(&p) };
-        ok = res?;
+        let finding = {
+            let _serial = sh.rebuild.lock();
+            verify::verify_mapping(sh, p.mapping())?
+        };
         checked = 1;
+        if !finding.is_ok() {
+            writeln!(out, "{}", verify::Named(arg, finding)).map_err(|_| ENOMEM)?;
+            bad = Some(("", finding));
+        }
     }
-    if ok {
-        let _ = writeln!(out, "OK {checked} files");
+    if bad.is_none() {
+        writeln!(out, "OK {checked} files").map_err(|_| ENOMEM)?;
     }
     let mut v = sh.verdict.lock();
     *v = out.0;
@@ -433,7 +325,7 @@ pub(crate) fn show_files(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
         };
         let mut counts = KVec::new();
         for t in fs.trees.iter() {
-            if counts.push(t.itree.len() as u64, GFP_ATOMIC).is_err() {
+            if counts.push(t.itree.len() as u64, crate::TAP_GFP).is_err() {
                 break;
             }
         }
@@ -466,21 +358,16 @@ pub(crate) fn show_files(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     writeln!(f, "path real shadow trees max min degraded per_tree")?;
     let mut name = [0u8; 256];
     for row in top[..ntop].iter().map(|&i| &rows[i]) {
-        let mapping = row.file.mapping();
-        // SAFETY: the row's file reference keeps `mapping` alive.
-        let real = unsafe {
-            bindings::down_read(&raw mut (*mapping).i_mmap_rwsem);
-            let r = real_vmas(mapping).map(|v| v.len());
-            bindings::up_read(&raw mut (*mapping).i_mmap_rwsem);
-            r
-        };
+        // A count under the real lock: bounded by the file's VMAs, no
+        // allocation.
+        let real = Mapping::of_file(&row.file).read_i_mmap().count();
         let max = row.counts.iter().copied().max().unwrap_or(0);
         let min = row.counts.iter().copied().min().unwrap_or(0);
         write!(
             f,
             "{} {} {} {} {} {} {} ",
-            file_path(&row.file, &mut name),
-            real.map_or(-1, |r| r as i64),
+            kmm::file_path(&row.file, &mut name),
+            real,
             row.total,
             row.counts.len(),
             max,
@@ -507,7 +394,7 @@ pub(crate) fn show_memory(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::
     use core::mem::size_of;
     let (bytes, ntrees, files) = {
         let s = sh.shadow.lock();
-        (s.bytes(), s.ntrees as usize, s.files.iter().count())
+        (s.bytes(), s.ntrees as usize, s.nr_files())
     };
     // struct i_mmap_tree { struct rb_root_cached root; struct rw_semaphore
     // rwsem; atomic_t vma_count; }, with this kernel's sizes (the rwsem's
@@ -677,7 +564,7 @@ pub(crate) fn show_locks(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
         if *n == 0 {
             break;
         }
-        let path = file_path(fr, &mut name);
+        let path = kmm::file_path(fr, &mut name);
         for d in Design::ALL {
             v.clear();
             if design_locks(l, d, &mut v).is_err() {
@@ -737,6 +624,10 @@ pub(crate) fn write_locks(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
         }
         "all" => sh.designs.store(locks::ALL_DESIGNS, Relaxed),
         "off" => sh.designs.store(0, Relaxed),
+        // Test switches: queued replays wait in their tasks (bounded by
+        // `locks::HOLD_MAX_MS`) until `release`.
+        "hold" => sh.defer_stats.hold.store(1, Relaxed),
+        "release" => sh.defer_stats.hold.store(0, Relaxed),
         _ => {
             let mut bits = 0;
             for w in arg.split(',') {

@@ -6,8 +6,13 @@
 # Builds everything it needs from nothing (toolchain root, debug kernel,
 # module, selftests), runs the host-side checks, then the kselftests inside
 # debug-kernel guests (default topologies: 1n2c 2n4c 4n8c), and prints one TAP
-# stream. The last line is "N passed, N failed"; the exit code is non-zero if
-# anything failed.
+# stream. The last line is "N passed, N failed, N skipped"; the exit code is
+# non-zero if anything failed.
+#
+# A skip is not a pass: only the skips in EXPECTED_SKIPS below are allowed
+# (and counted as skipped); any other skip, a missing test, a short TAP plan,
+# a program the runner did not run, or a kernel report on a guest's console
+# is a failure.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -16,7 +21,13 @@ topos=("$@")
 FLAVOR=debug
 logdir=$RS_REPO/.vm/test-logs
 mkdir -p "$logdir"
-pass=0 fail=0 n=0
+pass=0 fail=0 skip=0 n=0
+# TOPOLOGY:TEST skips that are expected (the test cannot apply there).
+EXPECTED_SKIPS=(
+	"1n2c:module.policy_node_places_by_node"
+)
+# Programs the kselftest runner must run in every guest (selftests/Makefile).
+EXPECTED_PROGRAMS=4
 t0=$(date +%s)
 
 echo "TAP version 13"
@@ -34,10 +45,11 @@ check() {
 	log=$logdir/$(tr -c 'a-zA-Z0-9_.-' _ <<<"$name").log
 	if "$@" >"$log" 2>&1; then ok "$name"; else notok "$name" "$(tail -n 25 "$log")"; fi
 }
+skipped() { n=$((n + 1)); skip=$((skip + 1)); echo "ok $n $1 # SKIP $2"; }
 finish() {
 	echo "1..$n"
 	echo "# total time $(($(date +%s) - t0)) s"
-	echo "$pass passed, $fail failed"
+	echo "$pass passed, $fail failed, $skip skipped"
 	[ "$fail" = 0 ]
 	exit
 }
@@ -81,6 +93,24 @@ check "host: CLIPPY=1 build has no warnings" build_clean CLIPPY=1
 check "host: module builds with no warnings" build_clean
 check "host: rustfmt --check" make -C "$RS_REPO" KDIR="$kdir" rustfmtcheck
 
+proto_mismatch_fails_build() {
+	# A probed function whose prototype differs from what its tap assumes
+	# fails the build: a wrong expectation in rust/protos.c, and a changed
+	# __rmap_walk_file in the source the text check reads.
+	local bad out
+	out=$(make -C "$RS_REPO" KDIR="$kdir" RS_PROTO_SELFTEST=1 2>&1) && { echo "$out"; echo "built anyway"; return 1; }
+	grep -q "prototype of mapping_rmap_tree_insert differs" <<<"$out" || { echo "$out" | tail -n 20; return 1; }
+	bad=$(mktemp)
+	sed 's/unsigned long nr_pages,/unsigned int nr_pages,/' "$(readlink "$kdir/source")/mm/rmap.c" >"$bad"
+	out=$("$RS_REPO/scripts/check-protos.sh" "$(readlink "$kdir/source")" "$bad" 2>&1) && { rm -f "$bad"; echo "accepted a changed prototype"; return 1; }
+	rm -f "$bad"
+	grep -q "prototype of __rmap_walk_file differs" <<<"$out" || { echo "$out"; return 1; }
+	"$RS_REPO/scripts/check-protos.sh" "$(readlink "$kdir/source")"
+}
+check "host: a changed probe prototype fails the build" proto_mismatch_fails_build
+# The checks above leave the tree clean; rebuild the module for the guests.
+check "host: module rebuilt for the guests" build_clean
+
 safety_comments() {
 	# Every unsafe block has a SAFETY comment on the line(s) just above.
 	local missing
@@ -116,29 +146,61 @@ check "host: selftests build" rs_chroot make -C "$RS_REPO/selftests" KSRC="$ksrc
 # timeout) counts as one more failure, and so does a guest that printed
 # nothing or ended with exit >= 90 (90: wrong topology, 124: killed after the
 # timeout, 128+N: qemu killed by a signal).
+# Kernel report headers a guest's console must not show (the selftests also
+# check the log from each test's start; this catches what they cannot see:
+# a report during boot, between tests, or in a guest that died).
+report_pat='WARNING:|BUG:|Oops|general protection fault|UBSAN:|possible circular locking dependency|possible recursive locking|inconsistent lock state|suspicious RCU usage|DEBUG_LOCKS_WARN_ON|sleeping function called from invalid context|Kernel panic|kernel BUG|rcu: INFO:|detected stall|turning off the locking correctness validator|queued lock replays|suspected memory leaks'
 for topo in "${topos[@]}"; do
 	log=$logdir/guest-$topo.log
 	# The guest's console goes into the log too (RMAP_SHADOW_VM_VERBOSE):
-	# a splat or a panic is then in the failure's excerpt.
-	RMAP_SHADOW_VM_VERBOSE=1 "$RS_REPO/scripts/vm.sh" -t 1500 -a slab_nomerge "$topo" "$FLAVOR" \
-		"RMAP_SHADOW_KO=$RS_REPO/rmap_shadow.ko make -s -C selftests KSRC=$ksrc run_tests" \
+	# a splat or a panic is then in the failure's excerpt. A large log
+	# buffer keeps an early splat from rolling out of dmesg.
+	RMAP_SHADOW_VM_VERBOSE=1 "$RS_REPO/scripts/vm.sh" -t 1500 -a slab_nomerge -a log_buf_len=16M "$topo" "$FLAVOR" \
+		"echo clear >/sys/kernel/debug/kmemleak; RS_EXPECT_KMEMLEAK=1 RMAP_SHADOW_KO=$RS_REPO/rmap_shadow.ko make -s -C selftests KSRC=$ksrc run_tests" \
 		>"$log" 2>&1
 	rc=$?
-	got=0
+	got=0 plan=0 seen=0 programs=0
 	while IFS= read -r line; do
 		case "$line" in
+		"# 1.."[0-9]*)
+			plan=$((plan + ${line#\# 1..})) ;;
+		"# ok "*"# SKIP"*)
+			got=1; seen=$((seen + 1))
+			name=${line#\# ok [0-9]* }; name=${name%% \# SKIP*}
+			if printf '%s\n' "${EXPECTED_SKIPS[@]}" | grep -qxF "$topo:$name"; then
+				skipped "$topo: $name" "${line##*# SKIP }"
+			else
+				notok "$topo: $name (unexpected skip)" "$line"
+			fi ;;
 		"# ok "*)
-			got=1; ok "$topo: ${line#\# ok [0-9]* }" ;;
+			got=1; seen=$((seen + 1)); ok "$topo: ${line#\# ok [0-9]* }" ;;
 		"# not ok "*)
-			got=1; notok "$topo: ${line#\# not ok [0-9]* }" "$(grep -B 30 -F "$line" "$log" | grep -E '^# #' | tail -n 20)" ;;
-		"ok "*"selftests: "*.sh*)
-			got=1; ok "$topo: ${line##*: }" ;;
+			got=1; seen=$((seen + 1))
+			notok "$topo: ${line#\# not ok [0-9]* }" "$(grep -B 30 -F "$line" "$log" | grep -E '^# #' | tail -n 20)" ;;
+		"ok "*"selftests: "*"# SKIP"*)
+			got=1; programs=$((programs + 1))
+			notok "$topo: ${line##*: } (unexpected skip)" "$line" ;;
+		"ok "*"selftests: "*)
+			got=1; programs=$((programs + 1))
+			case "$line" in *.sh*) ok "$topo: ${line##*: }" ;; esac ;;
 		"not ok "*"selftests: "*)
-			got=1; notok "$topo: ${line##*: }" "$(grep -B 40 -F "$line" "$log" | tail -n 30)" ;;
+			got=1; programs=$((programs + 1))
+			notok "$topo: ${line##*: }" "$(grep -B 40 -F "$line" "$log" | tail -n 30)" ;;
 		esac
 	done < <(sed 's/\r$//' "$log")
 	if [ "$got" = 0 ] || [ "$rc" -ge 90 ]; then
 		notok "$topo: guest booted and ran the kselftests (exit $rc)" "$(tail -n 80 "$log")"
+	fi
+	if [ "$programs" != "$EXPECTED_PROGRAMS" ]; then
+		notok "$topo: the runner ran $programs of $EXPECTED_PROGRAMS programs" "$(grep -E '^(not )?ok .*selftests:' "$log")"
+	fi
+	if [ "$seen" != "$plan" ]; then
+		notok "$topo: harness plans announced $plan tests, $seen reported"
+	fi
+	if grep -E '^\[ *[0-9]+\.[0-9]+\] ' "$log" | grep -E "$report_pat" >"$logdir/console-$topo.bad"; then
+		notok "$topo: console free of kernel reports" "$(head -n 20 "$logdir/console-$topo.bad")"
+	else
+		ok "$topo: console free of kernel reports"
 	fi
 done
 finish

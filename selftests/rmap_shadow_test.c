@@ -20,23 +20,30 @@
 
 FIXTURE(module) {
 	char *status;
+	int kmsg;
 };
 
 FIXTURE_SETUP(module)
 {
 	self->status = NULL;
+	self->kmsg = -1;
 	if (geteuid())
 		SKIP(return, "needs root");
 	if (rs_loaded())
 		ASSERT_EQ(0, rs_unload());
 	ASSERT_EQ(0, access(rs_ko_path(), R_OK)) TH_LOG("no module at %s", rs_ko_path());
+	self->kmsg = rs_kmsg_open();
 }
 
+/* Every test ends with the module's invariants and a clean kernel log. */
 FIXTURE_TEARDOWN(module)
 {
 	free(self->status);
-	if (rs_loaded())
+	if (rs_loaded()) {
+		EXPECT_EQ(0, rs_check_invariants(0));
 		EXPECT_EQ(0, rs_unload());
+	}
+	EXPECT_EQ(0, rs_kmsg_reports(self->kmsg)) TH_LOG("kernel log has reports");
 }
 
 /* Loading creates the module and its debugfs directory; unloading removes both. */

@@ -59,20 +59,38 @@ static inline int rs_load(const char *params)
 	return ret;
 }
 
-/* delete_module(); returns 0 or -errno. Retries while the module is busy. */
+/* delete_module() once; returns 0 or -errno (EBUSY/EAGAIN while in use). */
+static inline int rs_unload_once(void)
+{
+	return syscall(SYS_delete_module, RS_MODULE, O_NONBLOCK) ? -errno : 0;
+}
+
+/*
+ * delete_module(); returns 0 or -errno. The module is in use while a debugfs
+ * file is open or a lock replay is pending (each pins it): retry for up to
+ * 10 s, and after the first second stop new replays (`locks off`), as the
+ * documentation tells a user unloading during a workload.
+ */
 static inline int rs_unload(void)
 {
 	int i, ret = 0;
 
 	for (i = 0; i < 100; i++) {
-		ret = syscall(SYS_delete_module, RS_MODULE, O_NONBLOCK);
-		if (!ret)
-			return 0;
-		if (errno != EAGAIN && errno != EBUSY)
-			return -errno;
+		ret = rs_unload_once();
+		if (!ret || (ret != -EAGAIN && ret != -EBUSY))
+			return ret;
+		if (i == 10) {
+			int fd = open(RS_DEBUGFS "/locks", O_WRONLY);
+
+			if (fd >= 0) {
+				if (write(fd, "off", 3) < 0)
+					ret = -errno;
+				close(fd);
+			}
+		}
 		usleep(100 * 1000);
 	}
-	return -errno;
+	return ret;
 }
 
 static inline int rs_loaded(void)
@@ -419,6 +437,119 @@ static inline long rs_proc_maps_count(const char *path)
 	}
 	closedir(dir);
 	return n;
+}
+
+/*
+ * Kernel-log reports (splats) since rs_kmsg_open(): every record matching
+ * one of the report headers is printed with "# " and counted. Closes @fd.
+ */
+static inline int rs_kmsg_reports(int fd)
+{
+	static const char *const pats[] = {
+		"WARNING:", "BUG:", "Oops", "general protection fault", "UBSAN:",
+		"possible circular locking dependency", "possible recursive locking",
+		"inconsistent lock state", "suspicious RCU usage", "DEBUG_LOCKS_WARN_ON",
+		"sleeping function called from invalid context", "Kernel panic",
+		"kernel BUG", "rcu_sched self-detected stall", "rcu: INFO:",
+		"detected stall", "turning off the locking correctness validator",
+		"queued lock replays", "suspected memory leaks",
+	};
+	char rec[8192];
+	int count = 0;
+	ssize_t n;
+	size_t i;
+
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0) {
+			if (errno == EPIPE)
+				continue;
+			break;
+		}
+		rec[n] = 0;
+		for (i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
+			if (strstr(rec, pats[i])) {
+				fprintf(stderr, "# kernel: %s", strchr(rec, ';') ? strchr(rec, ';') + 1 : rec);
+				count++;
+				break;
+			}
+		}
+	}
+	close(fd);
+	return count;
+}
+
+/*
+ * The module's own invariants, from `stats`: no counter underflow, no
+ * anon_vma freed with AVCs still counted, no tap outside task context, no
+ * pending replay after the workload, and (unless @allow_drops, for the
+ * fault-injection tests) no dropped event and no unknown remove. Returns
+ * the number of violations, each printed.
+ */
+static inline int rs_check_invariants(int allow_drops)
+{
+	static const char *const always_zero[] = {
+		"shadow.underflows", "anon.underflows", "anon.freed_with_avcs",
+		"tap.not_task", "shadow.freed_linked",
+	};
+	static const char *const zero_unless_drops[] = {
+		"drop.alloc_failures", "drop.lock_alloc", "anon.alloc_failures",
+		"shadow.released_degraded",
+	};
+	/* Removes of VMAs never linked, outside the seeding walk's window. */
+	static const char *const pairs[][2] = {
+		{ "shadow.unknown_removes", "shadow.unknown_removes_seeding" },
+		{ "anon.unknown_avc", "anon.unknown_avc_seeding" },
+	};
+	char *st;
+	size_t i;
+	int bad = 0, tries;
+	long long v;
+
+	/* Pending replays run when their tasks return to user space. */
+	for (tries = 0; tries < 50; tries++) {
+		st = rs_read_file(RS_DEBUGFS "/stats");
+		if (!st)
+			return 1;
+		v = rs_status_ll_ws(st, "pending_deferred");
+		free(st);
+		if (v == 0)
+			break;
+		usleep(100 * 1000);
+	}
+	if (v != 0) {
+		fprintf(stderr, "# invariant: pending_deferred %lld after 5 s\n", v);
+		bad++;
+	}
+	st = rs_read_file(RS_DEBUGFS "/stats");
+	if (!st)
+		return bad + 1;
+	for (i = 0; i < sizeof(always_zero) / sizeof(always_zero[0]); i++) {
+		v = rs_status_ll_ws(st, always_zero[i]);
+		if (v != 0) {
+			fprintf(stderr, "# invariant: %s = %lld, want 0\n", always_zero[i], v);
+			bad++;
+		}
+	}
+	for (i = 0; !allow_drops && i < sizeof(zero_unless_drops) / sizeof(zero_unless_drops[0]); i++) {
+		v = rs_status_ll_ws(st, zero_unless_drops[i]);
+		if (v != 0) {
+			fprintf(stderr, "# invariant: %s = %lld, want 0\n", zero_unless_drops[i], v);
+			bad++;
+		}
+	}
+	for (i = 0; !allow_drops && i < 2; i++) {
+		v = rs_status_ll_ws(st, pairs[i][0]) - rs_status_ll_ws(st, pairs[i][1]);
+		if (v != 0) {
+			fprintf(stderr, "# invariant: %s - %s = %lld, want 0\n", pairs[i][0],
+				pairs[i][1], v);
+			bad++;
+		}
+	}
+	free(st);
+	return bad;
 }
 
 #endif /* RMAP_SHADOW_UTIL_H */

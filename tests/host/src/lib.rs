@@ -7,6 +7,8 @@
 pub mod itree;
 #[path = "../../../rust/policy.rs"]
 pub mod policy;
+#[path = "../../../rust/input.rs"]
+pub mod input;
 
 #[cfg(test)]
 mod tests;

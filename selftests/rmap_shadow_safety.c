@@ -1,0 +1,630 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rmap-shadow safety selftests: what a kernel developer risks by loading the
+ * module on the box they care about. Each test reproduces a defect the module
+ * once had and fails if it comes back:
+ *
+ *  - debugfs_open_across_rmmod: a debugfs file held open across rmmod (the
+ *    kernel crate's debugfs sets no .owner: the close oopsed);
+ *  - verify_degraded_under_failslab: a mismatch formatted under the shadow
+ *    spinlock (sleeping in atomic), failslab-driven drops, verify saying
+ *    "not OK" and a rebuild repairing it;
+ *  - degraded_file_not_pinned: a degraded file kept pinned (umount busy);
+ *  - no_alloc_under_i_mmap_rwsem: GFP_KERNEL allocations under the real
+ *    i_mmap_rwsem (lockdep: i_mmap_rwsem -> fs_reclaim);
+ *  - rmmod_with_pending_replay: rmmod waiting without bound for a task that
+ *    queued a replay;
+ *  - load_fails_on_bad_probe: a missing or unprobeable symbol;
+ *  - debugfs_input_edges, debugfs_modes: bad input and permissions;
+ *  - fuzz_writes_during_storm: random writes to every writable file.
+ *
+ * Every test checks the kernel log for reports from its own start and the
+ * module's invariants in its teardown.
+ */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <signal.h>
+#include <time.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "rmap_shadow_util.h"
+
+#define RS_TEST_TIMEOUT 600
+#define FAILSLAB "/sys/kernel/debug/failslab"
+#define PAGE 4096
+
+FIXTURE(safety) {
+	int kmsg;
+	int allow_drops;
+	char mnt[64];
+	char path[128];
+};
+
+FIXTURE_SETUP(safety)
+{
+	self->kmsg = -1;
+	self->allow_drops = 0;
+	self->mnt[0] = 0;
+	if (geteuid())
+		SKIP(return, "needs root");
+	if (rs_loaded())
+		ASSERT_EQ(0, rs_unload());
+	ASSERT_EQ(0, access(rs_ko_path(), R_OK)) TH_LOG("no module at %s", rs_ko_path());
+	self->kmsg = rs_kmsg_open();
+	ASSERT_LE(0, self->kmsg);
+}
+
+FIXTURE_TEARDOWN(safety)
+{
+	if (rs_loaded()) {
+		EXPECT_EQ(0, rs_check_invariants(self->allow_drops));
+		EXPECT_EQ(0, rs_unload());
+	}
+	if (self->mnt[0]) {
+		umount2(self->mnt, MNT_DETACH);
+		rmdir(self->mnt);
+	}
+	EXPECT_EQ(0, rs_kmsg_reports(self->kmsg)) TH_LOG("kernel log has reports");
+}
+
+/* A tmpfs of our own with one file of @pages pages; fills self->mnt/path. */
+static int make_tmpfs_file(char *mnt, char *path, int pages)
+{
+	int fd;
+
+	snprintf(mnt, 64, "/tmp/rs_safety_%d", getpid());
+	if (mkdir(mnt, 0700) && errno != EEXIST)
+		return -1;
+	if (mount("rs_safety", mnt, "tmpfs", 0, "size=16m"))
+		return -1;
+	snprintf(path, 128, "%s/file", mnt);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)pages * PAGE)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Maps page i of @fd for i in [0, n) (separate VMAs: alternate protections). */
+static int map_pages(int fd, int n, void **out)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		out[i] = mmap(NULL, PAGE, (i & 1) ? PROT_READ : PROT_READ | PROT_WRITE,
+			      MAP_SHARED, fd, (off_t)i * PAGE);
+		if (out[i] == MAP_FAILED)
+			return -1;
+	}
+	return 0;
+}
+
+static long long stat_of(const char *key)
+{
+	char *st = rs_read_file(RS_DEBUGFS "/stats");
+	long long v = st ? rs_status_ll_ws(st, key) : -1;
+
+	free(st);
+	return v;
+}
+
+/* The verdict after writing @what to verify; NULL on a failed write. */
+static char *verify_text(const char *what, int *err)
+{
+	*err = rs_write_str(RS_DEBUGFS "/verify", what);
+	if (*err)
+		return NULL;
+	return rs_read_file(RS_DEBUGFS "/verify");
+}
+
+static int failslab_set(const char *attr, const char *val)
+{
+	char p[128];
+
+	snprintf(p, sizeof(p), FAILSLAB "/%s", attr);
+	return rs_write_str(p, val);
+}
+
+/* failslab on for tasks with make-it-fail only, every non-sleeping allocation, silent. */
+static int failslab_on(void)
+{
+	return failslab_set("task-filter", "Y") || failslab_set("verbose", "0") ||
+	       failslab_set("ignore-gfp-wait", "Y") || failslab_set("interval", "1") ||
+	       failslab_set("times", "-1") || failslab_set("space", "0") ||
+	       failslab_set("probability", "100");
+}
+
+static void failslab_off(void)
+{
+	failslab_set("probability", "0");
+	failslab_set("times", "1");
+}
+
+/*
+ * A child that maps @n more pages of @fd with failslab failing its
+ * non-sleeping allocations (the taps' own), then waits for SIGTERM (its
+ * mappings stay) or exits at once (@stay 0). Returns its pid; the child
+ * dies with the test.
+ */
+static pid_t failing_mapper(int fd, int first, int n, int stay, int *ready)
+{
+	int pfd[2];
+	pid_t pid;
+	char c = 0;
+
+	if (pipe(pfd))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		void *maps[64];
+		int i, ok = 1;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(pfd[0]);
+		if (rs_write_str("/proc/self/make-it-fail", "1"))
+			_exit(3);
+		for (i = 0; i < n && i < 64; i++) {
+			maps[i] = mmap(NULL, PAGE, (i & 1) ? PROT_READ : PROT_READ | PROT_WRITE,
+				       MAP_SHARED, fd, (off_t)(first + i) * PAGE);
+			if (maps[i] == MAP_FAILED)
+				ok = 0;
+		}
+		rs_write_str("/proc/self/make-it-fail", "0");
+		c = ok ? 'y' : 'n';
+		if (write(pfd[1], &c, 1) != 1)
+			_exit(4);
+		if (stay)
+			pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	*ready = read(pfd[0], &c, 1) == 1 && c == 'y';
+	close(pfd[0]);
+	return pid;
+}
+
+static int reap(pid_t pid, int sig)
+{
+	int status;
+
+	if (sig)
+		kill(pid, sig);
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return status;
+}
+
+/*
+ * Defect 7: the kernel crate's debugfs files set no .owner, so a file held
+ * open across rmmod oopsed at close. Now the open file pins the module:
+ * rmmod fails with EBUSY/EAGAIN, the read works, and after the close rmmod
+ * succeeds. (With the defect, rmmod succeeds and the close panics the box.)
+ */
+TEST_F_TIMEOUT(safety, debugfs_open_across_rmmod, RS_TEST_TIMEOUT)
+{
+	char buf[256];
+	int fd, ret;
+
+	ASSERT_EQ(0, rs_load(""));
+	fd = open(RS_DEBUGFS "/status", O_RDONLY);
+	ASSERT_LE(0, fd);
+	ret = rs_unload_once();
+	EXPECT_TRUE(ret == -EBUSY || ret == -EAGAIN) TH_LOG("rmmod with a file open: %d", ret);
+	EXPECT_TRUE(rs_loaded());
+	EXPECT_LT(0, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, close(fd));
+	/* A writable file too. */
+	fd = open(RS_DEBUGFS "/locks", O_RDWR);
+	ASSERT_LE(0, fd);
+	ret = rs_unload_once();
+	EXPECT_TRUE(ret == -EBUSY || ret == -EAGAIN) TH_LOG("rmmod with locks open: %d", ret);
+	EXPECT_EQ(5, write(fd, "reset", 5));
+	EXPECT_EQ(0, close(fd));
+	EXPECT_EQ(0, rs_check_invariants(0));
+	ASSERT_EQ(0, rs_unload());
+	EXPECT_FALSE(rs_loaded());
+}
+
+/*
+ * Defects 1 and 3, gate b. Failslab fails the taps' allocations in a child
+ * that maps our tmpfs file: the drop counters rise, the file is degraded,
+ * and verify says so (formatting a mismatch once slept under the shadow
+ * spinlock: the teardown's log check catches that splat). A policy rebuild
+ * makes verify OK again.
+ */
+TEST_F_TIMEOUT(safety, verify_degraded_under_failslab, RS_TEST_TIMEOUT)
+{
+	void *maps[8];
+	char *text, cmd[160];
+	long long drops0, drops1;
+	int fd, err, ready = 0;
+	pid_t kid;
+
+	self->allow_drops = 1;
+	ASSERT_EQ(0, access(FAILSLAB "/probability", W_OK)) TH_LOG("debug kernel without failslab");
+	fd = make_tmpfs_file(self->mnt, self->path, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, map_pages(fd, 4, maps));
+	text = verify_text(self->path, &err);
+	ASSERT_NE(NULL, text) TH_LOG("verify write: %d", err);
+	EXPECT_NE(NULL, strstr(text, "OK 1 files")) TH_LOG("before faults: %s", text);
+	free(text);
+
+	drops0 = stat_of("drop.alloc_failures");
+	ASSERT_EQ(0, failslab_on());
+	kid = failing_mapper(fd, 8, 24, 1, &ready);
+	failslab_off();
+	ASSERT_LT(0, kid);
+	EXPECT_TRUE(ready) TH_LOG("child could not map under failslab");
+	drops1 = stat_of("drop.alloc_failures");
+	EXPECT_LT(drops0, drops1) TH_LOG("no drop counted under failslab (%lld)", drops1);
+
+	text = verify_text(self->path, &err);
+	ASSERT_NE(NULL, text) TH_LOG("verify write: %d", err);
+	EXPECT_EQ(NULL, strstr(text, "OK")) TH_LOG("verify of a degraded file: %s", text);
+	EXPECT_NE(NULL, strstr(text, "degraded")) TH_LOG("verify: %s", text);
+	free(text);
+	text = verify_text("all", &err);
+	ASSERT_NE(NULL, text);
+	EXPECT_EQ(NULL, strstr(text, "OK")) TH_LOG("verify all: %s", text);
+	free(text);
+
+	/* A rebuild (policy rewrite) re-seeds from the real VMAs: exact again. */
+	snprintf(cmd, sizeof(cmd), "node");
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/policy", cmd));
+	text = verify_text(self->path, &err);
+	ASSERT_NE(NULL, text);
+	EXPECT_NE(NULL, strstr(text, "OK 1 files")) TH_LOG("after rebuild: %s", text);
+	free(text);
+	EXPECT_NE(-1, reap(kid, SIGTERM));
+	text = verify_text("all", &err);
+	ASSERT_NE(NULL, text);
+	EXPECT_NE(NULL, strstr(text, "OK")) TH_LOG("verify all at the end: %s", text);
+	free(text);
+	close(fd);
+}
+
+/*
+ * Defect 3: a degraded file stayed pinned by the shadow until unload. Map
+ * our tmpfs file, degrade it with failslab in children, unmap everything:
+ * umount must succeed with the module still loaded.
+ */
+TEST_F_TIMEOUT(safety, degraded_file_not_pinned, RS_TEST_TIMEOUT)
+{
+	void *maps[8];
+	int fd, i, ready = 0;
+	char *text;
+	pid_t kid;
+	int err;
+
+	self->allow_drops = 1;
+	ASSERT_EQ(0, access(FAILSLAB "/probability", W_OK)) TH_LOG("debug kernel without failslab");
+	fd = make_tmpfs_file(self->mnt, self->path, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, map_pages(fd, 4, maps));
+	ASSERT_EQ(0, failslab_on());
+	kid = failing_mapper(fd, 8, 24, 0, &ready);
+	failslab_off();
+	ASSERT_LT(0, kid);
+	EXPECT_EQ(0, reap(kid, 0));
+	EXPECT_TRUE(ready);
+	text = verify_text(self->path, &err);
+	ASSERT_NE(NULL, text);
+	EXPECT_NE(NULL, strstr(text, "degraded")) TH_LOG("after the failing child: %s", text);
+	free(text);
+	for (i = 0; i < 4; i++)
+		EXPECT_EQ(0, munmap(maps[i], PAGE));
+	close(fd);
+	/* The file's last VMA is gone: the shadow lets it go, degraded or not. */
+	EXPECT_LE(1, stat_of("shadow.released_degraded"));
+	/* Deferred fput()s run on return to user space: one syscall suffices. */
+	getpid();
+	ASSERT_EQ(0, umount(self->mnt)) TH_LOG("umount with the module loaded: %s", strerror(errno));
+	rmdir(self->mnt);
+	self->mnt[0] = 0;
+	EXPECT_TRUE(rs_loaded());
+}
+
+/*
+ * Defect 2: verify and files once allocated with GFP_KERNEL while holding
+ * the real i_mmap_rwsem (reclaim walks the rmap under the same lock: a
+ * deadlock behind a waiting writer). Lockdep records every such allocation
+ * as a dependency i_mmap_rwsem -> fs_reclaim; /proc/lockdep must show none
+ * after verify and files ran on a file with many VMAs.
+ */
+TEST_F_TIMEOUT(safety, no_alloc_under_i_mmap_rwsem, RS_TEST_TIMEOUT)
+{
+	void *maps[64];
+	char *text, *line, *save = NULL;
+	int fd, err, in_class = 0, bad = 0, classes = 0;
+
+	ASSERT_EQ(0, access("/proc/lockdep", R_OK)) TH_LOG("debug kernel without lockdep");
+	fd = make_tmpfs_file(self->mnt, self->path, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, map_pages(fd, 64, maps));
+	text = verify_text(self->path, &err);
+	ASSERT_NE(NULL, text);
+	EXPECT_NE(NULL, strstr(text, "OK 1 files")) TH_LOG("verify: %s", text);
+	free(text);
+	text = verify_text("all", &err);
+	ASSERT_NE(NULL, text);
+	EXPECT_NE(NULL, strstr(text, "OK")) TH_LOG("verify all: %s", text);
+	free(text);
+	text = rs_read_file(RS_DEBUGFS "/files");
+	ASSERT_NE(NULL, text);
+	free(text);
+
+	text = rs_read_file("/proc/lockdep");
+	ASSERT_NE(NULL, text);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] != ' ') {
+			in_class = strstr(line, "i_mmap_rwsem") != NULL;
+			classes += in_class;
+		} else if (in_class && strstr(line, "->") && strstr(line, "fs_reclaim")) {
+			TH_LOG("lockdep: i_mmap_rwsem ->%s", strstr(line, "]") ? strstr(line, "]") + 1 : line);
+			bad++;
+		}
+	}
+	free(text);
+	EXPECT_LE(1, classes) TH_LOG("no i_mmap_rwsem class in /proc/lockdep");
+	EXPECT_EQ(0, bad);
+	close(fd);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * A task that queued a lock replay and has not run it yet used to make
+ * rmmod wait without bound. Hold replays back (test switch), let a child
+ * map a file (its tap queues a replay, which then waits in the child):
+ * rmmod must return within a second (EBUSY/EAGAIN: the pending record
+ * pins the module), and succeed once the replay ran.
+ */
+TEST_F_TIMEOUT(safety, rmmod_with_pending_replay, RS_TEST_TIMEOUT)
+{
+	int fd, pfd[2], ret;
+	double t0, dt;
+	pid_t kid;
+	char c;
+
+	fd = make_tmpfs_file(self->mnt, self->path, 4);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "hold"));
+	ASSERT_EQ(0, pipe(pfd));
+	kid = fork();
+	ASSERT_LE(0, kid);
+	if (kid == 0) {
+		void *p;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(pfd[0]);
+		/* The replay runs (and waits) on the way back from mmap. */
+		p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+		c = p == MAP_FAILED ? 'n' : 'y';
+		if (write(pfd[1], &c, 1) != 1)
+			_exit(2);
+		_exit(0);
+	}
+	close(pfd[1]);
+	/* Wait until the child's replay is pending. */
+	for (ret = 0; ret < 100 && stat_of("pending_deferred") < 1; ret++)
+		usleep(50 * 1000);
+	EXPECT_LE(1, stat_of("pending_deferred"));
+	t0 = now_s();
+	ret = rs_unload_once();
+	dt = now_s() - t0;
+	EXPECT_TRUE(ret == -EBUSY || ret == -EAGAIN) TH_LOG("rmmod with a pending replay: %d", ret);
+	EXPECT_GT(1.0, dt) TH_LOG("rmmod took %.3f s", dt);
+	EXPECT_TRUE(rs_loaded());
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "release"));
+	EXPECT_EQ(1, read(pfd[0], &c, 1));
+	EXPECT_EQ('y', c);
+	close(pfd[0]);
+	EXPECT_EQ(0, reap(kid, 0));
+	EXPECT_EQ(0, rs_check_invariants(0));
+	EXPECT_EQ(0, rs_unload());
+	EXPECT_FALSE(rs_loaded());
+	close(fd);
+}
+
+/*
+ * A probe target that is missing or cannot be probed fails the load with
+ * one log line naming it, and leaves nothing behind.
+ */
+TEST_F_TIMEOUT(safety, load_fails_on_bad_probe, RS_TEST_TIMEOUT)
+{
+	int k, ret;
+
+	k = rs_kmsg_open();
+	ret = rs_load("test_tap=rs_no_such_function");
+	EXPECT_EQ(-ENOENT, ret);
+	EXPECT_FALSE(rs_loaded());
+	EXPECT_EQ(1, rs_kmsg_count(k, "cannot probe rs_no_such_function"));
+	/* On the kprobes blacklist (NOKPROBE_SYMBOL). */
+	k = rs_kmsg_open();
+	ret = rs_load("test_tap=kprobe_int3_handler");
+	EXPECT_EQ(-EINVAL, ret);
+	EXPECT_FALSE(rs_loaded());
+	EXPECT_EQ(1, rs_kmsg_count(k, "cannot probe kprobe_int3_handler"));
+	EXPECT_NE(0, access(RS_DEBUGFS, F_OK));
+	/* A probeable one loads and counts. */
+	ASSERT_EQ(0, rs_load("test_tap=vm_area_free"));
+	EXPECT_LE(0, stat_of("tap.test"));
+	getpid();
+	EXPECT_EQ(0, rs_unload());
+}
+
+/* Mode bits of every debugfs file: root only, writable iff documented so. */
+TEST_F_TIMEOUT(safety, debugfs_modes, RS_TEST_TIMEOUT)
+{
+	static const struct {
+		const char *name;
+		mode_t mode;
+	} files[] = {
+		{ "status", 0400 }, { "stats", 0400 },	{ "files", 0400 },
+		{ "policy", 0600 }, { "verify", 0600 }, { "memory", 0400 },
+		{ "locks", 0600 },  { "anon", 0600 },	{ "taps", 0400 },
+		{ "storm", 0600 },
+	};
+	struct dirent *d;
+	struct stat st;
+	char p[256];
+	size_t i;
+	int n = 0;
+	DIR *dir;
+
+	ASSERT_EQ(0, rs_load(""));
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(p, sizeof(p), RS_DEBUGFS "/%s", files[i].name);
+		ASSERT_EQ(0, stat(p, &st)) TH_LOG("%s missing", p);
+		EXPECT_EQ(files[i].mode, st.st_mode & 07777) TH_LOG("%s mode %o", p, st.st_mode & 07777);
+		EXPECT_EQ(0, st.st_uid);
+	}
+	dir = opendir(RS_DEBUGFS);
+	ASSERT_NE(NULL, dir);
+	while ((d = readdir(dir)))
+		n += d->d_name[0] != '.';
+	closedir(dir);
+	EXPECT_EQ((int)(sizeof(files) / sizeof(files[0])), n) TH_LOG("unexpected files in debugfs");
+}
+
+/*
+ * Input edges on every writable file: a 0-byte write, 256 bytes (accepted
+ * when valid, padded with spaces) and 257 (EINVAL), a NUL byte, a trailing
+ * newline; verify on a directory (EISDIR), on a relative path (EINVAL), on
+ * a missing file (ENOENT) and on an unmapped file (OK).
+ */
+TEST_F_TIMEOUT(safety, debugfs_input_edges, RS_TEST_TIMEOUT)
+{
+	static const char *const writable[] = { "policy", "verify", "locks", "anon", "storm" };
+	char big[300], p[128], *text;
+	size_t i;
+	int fd, err;
+
+	fd = make_tmpfs_file(self->mnt, self->path, 2);
+	ASSERT_LE(0, fd);
+	close(fd);
+	ASSERT_EQ(0, rs_load(""));
+	for (i = 0; i < sizeof(writable) / sizeof(writable[0]); i++) {
+		snprintf(p, sizeof(p), RS_DEBUGFS "/%s", writable[i]);
+		EXPECT_EQ(-EINVAL, rs_write(p, "", 0)) TH_LOG("%s: 0 bytes", p);
+		memset(big, 'x', sizeof(big));
+		EXPECT_EQ(-EINVAL, rs_write(p, big, 257)) TH_LOG("%s: 257 bytes", p);
+		EXPECT_EQ(-EINVAL, rs_write(p, "re\0set", 6)) TH_LOG("%s: NUL", p);
+	}
+	/* 256 bytes: a valid command padded with spaces is accepted. */
+	memset(big, ' ', sizeof(big));
+	memcpy(big, "reset", 5);
+	EXPECT_EQ(0, rs_write(RS_DEBUGFS "/locks", big, 256));
+	EXPECT_EQ(-EINVAL, rs_write(RS_DEBUGFS "/locks", big, 257));
+	EXPECT_EQ(0, rs_write_str(RS_DEBUGFS "/anon", "reset\n"));
+	EXPECT_EQ(-EINVAL, rs_write_str(RS_DEBUGFS "/anon", "resets"));
+	EXPECT_EQ(-EINVAL, rs_write_str(RS_DEBUGFS "/anon", "reset now"));
+	EXPECT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "all\n"));
+	EXPECT_EQ(-EISDIR, rs_write_str(RS_DEBUGFS "/verify", self->mnt));
+	EXPECT_EQ(-EINVAL, rs_write_str(RS_DEBUGFS "/verify", "tmp/x"));
+	EXPECT_EQ(-ENOENT, rs_write_str(RS_DEBUGFS "/verify", "/rs/no/such/file"));
+	text = verify_text(self->path, &err);
+	ASSERT_NE(NULL, text) TH_LOG("verify of an unmapped file: %d", err);
+	EXPECT_NE(NULL, strstr(text, "OK 1 files")) TH_LOG("%s", text);
+	free(text);
+}
+
+/* Random bytes, or a valid command with one byte changed. */
+static size_t fuzz_input(char *buf, size_t cap, unsigned int *seed)
+{
+	static const char *const valid[] = {
+		"node", "smallest,cpus32", "hash 4", "cpu,2", "single", "all", "off", "reset",
+		"single,inverted", "start design=single policy=node trees=2 secs=1 vmas=10",
+		"stop", "/tmp", "all", "hold", "release",
+	};
+	size_t len, i;
+
+	if (rand_r(seed) % 2) {
+		len = rand_r(seed) % (cap + 1);
+		for (i = 0; i < len; i++)
+			buf[i] = rand_r(seed);
+		return len;
+	}
+	i = rand_r(seed) % (sizeof(valid) / sizeof(valid[0]));
+	len = strlen(valid[i]);
+	memcpy(buf, valid[i], len);
+	if (len && rand_r(seed) % 2)
+		buf[rand_r(seed) % len] = rand_r(seed);
+	return len;
+}
+
+/*
+ * Gate j: >= 1000 random writes to every writable debugfs file while an mmap
+ * storm runs. Each is accepted or rejected with a documented error; no
+ * report in the log; verify all is OK afterwards.
+ */
+TEST_F_TIMEOUT(safety, fuzz_writes_during_storm, RS_TEST_TIMEOUT)
+{
+	static const char *const writable[] = { "policy", "verify", "locks", "anon", "storm" };
+	unsigned int seed = 12345;
+	char buf[4100], p[128], *text;
+	pid_t kids[2];
+	int i, n, err, fd;
+	size_t f;
+
+	for (i = 0; i < 2; i++) {
+		kids[i] = fork();
+		ASSERT_LE(0, kids[i]);
+		if (kids[i] == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+			for (;;) {
+				void *m = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
+
+				if (m != MAP_FAILED)
+					munmap(m, PAGE);
+			}
+		}
+	}
+	ASSERT_EQ(0, rs_load(""));
+	for (f = 0; f < sizeof(writable) / sizeof(writable[0]); f++) {
+		snprintf(p, sizeof(p), RS_DEBUGFS "/%s", writable[f]);
+		for (n = 0; n < 1000; n++) {
+			size_t len = fuzz_input(buf, 4096, &seed);
+
+			err = rs_write(p, buf, len);
+			if (err && err != -EINVAL && err != -ENOENT && err != -EBUSY &&
+			    err != -ENAMETOOLONG && err != -ENOTDIR && err != -EISDIR &&
+			    err != -EACCES && err != -ELOOP) {
+				TH_LOG("%s: write of %zu bytes: %d", p, len, err);
+				EXPECT_EQ(0, err);
+				break;
+			}
+		}
+		/* Undo what valid commands may have set. */
+		rs_write_str(RS_DEBUGFS "/locks", "release");
+		rs_write_str(RS_DEBUGFS "/storm", "stop");
+	}
+	rs_write_str(RS_DEBUGFS "/locks", "all");
+	for (i = 0; i < 2; i++)
+		EXPECT_NE(-1, reap(kids[i], SIGKILL));
+	text = verify_text("all", &err);
+	ASSERT_NE(NULL, text) TH_LOG("verify all: %d", err);
+	EXPECT_NE(NULL, strstr(text, "OK")) TH_LOG("verify all after fuzzing: %s", text);
+	free(text);
+}
+
+TEST_HARNESS_MAIN
