@@ -476,9 +476,10 @@ pub(crate) struct DeferStats {
     /// (`PF_MEMALLOC`: a walk inside an allocation must not pile up
     /// records on a task that may then block in the same syscall).
     pub(crate) skipped_memalloc: Atomic<u64>,
-    /// Test switch (`locks hold`): queued replays wait in their task until
-    /// `locks release` (at most [`HOLD_MAX_MS`]).
-    pub(crate) hold: Atomic<u32>,
+    /// Test switch (`locks hold`): the thread group that wrote it (0:
+    /// none); its replays wait in their task until `locks release` (at most
+    /// [`HOLD_MAX_MS`]).
+    pub(crate) hold: Atomic<i32>,
     /// Per-tree designs not replayed: the file has more than
     /// [`MAX_LOCK_TREES`] trees.
     pub(crate) too_many_trees: Atomic<u64>,
@@ -604,10 +605,11 @@ unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
     // SAFETY: `cb` is the first field of a live `Pending` (`repr(C)`).
     let rec = unsafe { &*p };
     let sh = &rec.shared;
-    // Test switch: wait here (in process context, no lock held) while
-    // `hold` is set, bounded.
+    // Test switch: a replay of the thread group that set `hold` waits here
+    // (in process context, no lock held) until `release`, bounded.
+    let tgid = kernel::current!().tgid();
     let mut held_ms = 0;
-    while sh.defer_stats.hold.load(Relaxed) != 0 && held_ms < HOLD_MAX_MS {
+    while sh.defer_stats.hold.load(Relaxed) == tgid && tgid != 0 && held_ms < HOLD_MAX_MS {
         // SAFETY: task work runs in process context with no lock held.
         unsafe { bindings::msleep(10) };
         held_ms += 10;

@@ -57,22 +57,42 @@ impl Policy {
     /// Picks a tree among `counts.len()` (at least one) for a new VMA.
     ///
     /// `counts` are the trees' current VMA counts, `vma` the VMA's address,
-    /// `cpu` and `node` where the VMA is being created.
+    /// `cpu` and `node` where the VMA is being created. (The host tests'
+    /// form of [`Policy::choose_among`].)
+    #[cfg(test)]
     pub(crate) fn choose(self, counts: &[u64], vma: usize, cpu: u32, node: u32) -> usize {
-        let n = counts.len().max(1);
+        self.choose_among(counts.len(), |i| counts[i], vma, cpu, node)
+    }
+
+    /// Picks a tree among `n` (at least one) for a new VMA; `count(i)` is
+    /// tree `i`'s VMA count (read by `smallest` only). The one home of the
+    /// policies' logic: the shadow and the in-kernel storm both call it.
+    pub(crate) fn choose_among(
+        self,
+        n: usize,
+        count: impl Fn(usize) -> u64,
+        vma: usize,
+        cpu: u32,
+        node: u32,
+    ) -> usize {
+        let n = n.max(1);
         match self {
             Policy::Node => node as usize % n,
             Policy::Cpu => cpu as usize % n,
             Policy::Hash => (hash_ptr(vma) % n as u64) as usize,
             Policy::Single => 0,
             Policy::Smallest => {
+                // Ties go to the lowest index (the patch's smallest_tree_idx()).
                 let mut best = 0;
-                for (i, &c) in counts.iter().enumerate() {
-                    if c < counts[best] {
-                        best = i;
-                    }
-                    if counts[best] == 0 {
+                let mut best_count = count(0);
+                for i in 1..n {
+                    if best_count == 0 {
                         break;
+                    }
+                    let c = count(i);
+                    if c < best_count {
+                        best = i;
+                        best_count = c;
                     }
                 }
                 best

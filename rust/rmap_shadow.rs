@@ -258,8 +258,10 @@ enum TapKind {
     AvcRemove,
     /// `__put_anon_vma(anon_vma)`.
     PutAnonVma,
-    /// `vm_area_alloc(mm)` and `vm_area_dup(vma)`.
+    /// `vm_area_alloc(mm)`.
     VmaAlloc,
+    /// `vm_area_dup(vma)`.
+    VmaDup,
     /// The `test_tap` parameter's symbol (counted only).
     Test,
 }
@@ -272,7 +274,7 @@ struct Tap {
 
 impl TapKind {
     /// Every kind, in `taps` order.
-    const ALL: [TapKind; 14] = [
+    const ALL: [TapKind; 15] = [
         TapKind::Insert,
         TapKind::InsertAfter,
         TapKind::Remove,
@@ -286,6 +288,7 @@ impl TapKind {
         TapKind::AvcRemove,
         TapKind::PutAnonVma,
         TapKind::VmaAlloc,
+        TapKind::VmaDup,
         TapKind::Test,
     ];
 
@@ -304,7 +307,8 @@ impl TapKind {
             TapKind::AvcInsert => "anon_rmap_tree_insert",
             TapKind::AvcRemove => "anon_rmap_tree_remove",
             TapKind::PutAnonVma => "__put_anon_vma",
-            TapKind::VmaAlloc => "vm_area_alloc+vm_area_dup",
+            TapKind::VmaAlloc => "vm_area_alloc",
+            TapKind::VmaDup => "vm_area_dup",
             TapKind::Test => "test_tap",
         }
     }
@@ -369,11 +373,12 @@ impl Tap {
                     return;
                 };
                 let (cpu, node) = cpu_node();
+                let task = kernel::task::Task::current_raw() as usize;
                 let v = v.with_mapping(mapping);
                 let (touched, ns) = {
                     let mut s = sh.shadow.lock();
                     let t0 = locks::now_ns();
-                    let touched = s.link(&v, prev, cpu, node);
+                    let touched = s.link(&v, prev, task, cpu, node);
                     (touched, locks::now_ns().saturating_sub(t0))
                 };
                 if let Some((l, tree)) = touched {
@@ -440,6 +445,11 @@ impl Tap {
                 sh.anon.lock().put(vma, root);
             }
             TapKind::VmaAlloc => sh.anon.lock().vma_alloc(),
+            TapKind::VmaDup => {
+                sh.anon.lock().vma_alloc();
+                let task = kernel::task::Task::current_raw() as usize;
+                sh.shadow.lock().note_dup(task, vma);
+            }
             TapKind::Test => {
                 sh.taps.test.add(1, Relaxed);
             }
@@ -473,7 +483,7 @@ const TAP_TABLE: [(&CStr, TapKind); 14] = [
     (c"anon_rmap_tree_remove", TapKind::AvcRemove),
     (c"__put_anon_vma", TapKind::PutAnonVma),
     (c"vm_area_alloc", TapKind::VmaAlloc),
-    (c"vm_area_dup", TapKind::VmaAlloc),
+    (c"vm_area_dup", TapKind::VmaDup),
     // Last: once every other tap is armed, init seeds the existing VMAs.
     (c"vm_area_free", TapKind::Free),
 ];

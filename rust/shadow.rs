@@ -248,6 +248,9 @@ pub(crate) struct Stats {
     pub(crate) placed_policy: u64,
     /// Placements next to the parent VMA (fork).
     pub(crate) placed_parent: u64,
+    /// Placements in the tree of the VMA the piece was duplicated from
+    /// (split, mremap).
+    pub(crate) placed_dup: u64,
     /// Re-inserts keeping the VMA's tree.
     pub(crate) placed_record: u64,
 }
@@ -273,6 +276,9 @@ pub(crate) struct ShadowState {
     pub(crate) stats: Stats,
     /// A seeding walk is in progress.
     pub(crate) seeding: bool,
+    /// Per task (hashed), the VMA it last passed to `vm_area_dup()`:
+    /// (task, vma), (0, 0) when empty.
+    dup_origin: [(usize, usize); DUP_SLOTS],
     seed: u32,
 }
 
@@ -360,6 +366,7 @@ impl ShadowState {
             nrecs: 0,
             stats: Stats::default(),
             seeding: false,
+            dup_origin: [(0, 0); DUP_SLOTS],
             seed: 0x2545_f491,
         }
     }
@@ -367,6 +374,26 @@ impl ShadowState {
     /// Number of VMA records (linked or between remove and re-insert).
     pub(crate) fn nr_vma_records(&self) -> usize {
         self.nrecs
+    }
+
+    /// `vm_area_dup(orig)` in `task`: remembered until the task's next link.
+    pub(crate) fn note_dup(&mut self, task: usize, orig: usize) {
+        let slot = &mut self.dup_origin[dup_slot(task)];
+        *slot = (task, orig);
+    }
+
+    /// The VMA `task` last duplicated, if not consumed yet; clears it.
+    fn take_dup_origin(&mut self, task: usize) -> Option<usize> {
+        if task == 0 {
+            return None;
+        }
+        let slot = &mut self.dup_origin[dup_slot(task)];
+        if slot.0 != task {
+            return None;
+        }
+        let orig = slot.1;
+        *slot = (0, 0);
+        Some(orig)
     }
 
     /// Counts a remove of a VMA the shadow does not have linked.
@@ -446,11 +473,16 @@ impl ShadowState {
         &mut self,
         v: &VmaView,
         prev: Option<usize>,
+        task: usize,
         cpu: u32,
         node: u32,
     ) -> Touched {
         // Where the VMA goes: its record's tree if it has one (re-insert
-        // after vma_prepare()), else its parent's (fork), else the policy's.
+        // after vma_prepare()), else its parent's (fork: `insert_after`),
+        // else its origin's if this task just duplicated a VMA of the same
+        // file that is still linked (the new piece of a split, an mremap
+        // copy: `vm_area_dup()` copies the patch's `tree_idx`), else the
+        // policy's.
         let rec = self.vmas.get(&v.vma).copied();
         if let Some(r) = rec {
             if r.linked {
@@ -485,6 +517,12 @@ impl ShadowState {
             .and_then(|p| self.vmas.get(&p).copied())
             .filter(|r| r.mapping == v.mapping)
             .map(|r| r.tree);
+        // The VMA this task last duplicated (consumed by this link).
+        let dup_tree = self
+            .take_dup_origin(task)
+            .and_then(|o| self.vmas.get(&o).copied())
+            .filter(|r| r.mapping == v.mapping && r.linked)
+            .map(|r| r.tree);
         let policy = self.policy;
         let file = self.files.get_mut(&v.mapping)?;
         let mut how = 0;
@@ -495,25 +533,32 @@ impl ShadowState {
                     how = 1;
                     t
                 }
-                None => {
-                    how = 2;
-                    let mut counts = [0u64; 64];
-                    let n = file.trees.len().min(counts.len());
-                    for (c, t) in counts.iter_mut().zip(file.trees.iter()) {
-                        *c = t.itree.len() as u64;
+                None => match dup_tree {
+                    // A piece of a split (or an mremap copy): the patch's
+                    // vm_area_dup() copies vma->tree_idx.
+                    Some(t) => {
+                        how = 3;
+                        t
                     }
-                    if file.trees.len() > counts.len() && policy == Policy::Smallest {
-                        smallest_of(&file.trees) as u32
-                    } else {
-                        policy.choose(&counts[..n], v.vma, cpu, node) as u32
+                    None => {
+                        how = 2;
+                        let trees = &file.trees;
+                        policy.choose_among(
+                            trees.len(),
+                            |i| trees.get(i).map_or(0, |t| t.itree.len() as u64),
+                            v.vma,
+                            cpu,
+                            node,
+                        ) as u32
                     }
-                }
+                },
             },
         };
         let tree = tree.min((file.trees.len() as u32).saturating_sub(1));
         match how {
             0 => self.stats.placed_record += 1,
             1 => self.stats.placed_parent += 1,
+            3 => self.stats.placed_dup += 1,
             _ => self.stats.placed_policy += 1,
         }
         let t = file.trees.get_mut(tree as usize)?;
@@ -670,14 +715,12 @@ impl ITree<NodeArena> {
     }
 }
 
-fn smallest_of(trees: &[Tree]) -> usize {
-    let mut best = 0;
-    for (i, t) in trees.iter().enumerate() {
-        if t.itree.len() < trees[best].itree.len() {
-            best = i;
-        }
-    }
-    best
+/// Slots of [`ShadowState`]'s duplicate-origin table.
+const DUP_SLOTS: usize = 64;
+
+/// The slot of `task` (a `task_struct` address).
+fn dup_slot(task: usize) -> usize {
+    (crate::policy::hash_ptr(task) % DUP_SLOTS as u64) as usize
 }
 
 /// Links every file VMA of every process into the shadow (at load, and after
@@ -764,7 +807,7 @@ fn seed_all(shared: &Shared, anon: bool) -> Result {
                 let (cpu, node) = crate::cpu_node();
                 let mut s = shared.shadow.lock();
                 let before = s.stats.linked;
-                s.link(&v, None, cpu, node);
+                s.link(&v, None, 0, cpu, node);
                 if s.stats.linked != before {
                     s.stats.seeded += 1;
                 }

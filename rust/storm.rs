@@ -17,7 +17,7 @@
 use crate::{
     itree::ITree,
     locks::{now_ns, RwSem, MAX_LOCK_TREES},
-    policy::{hash_ptr, Policy},
+    policy::Policy,
     shadow::NodeArena,
     sys,
     timing::TapTiming,
@@ -283,22 +283,14 @@ impl StormFile {
 
     /// The tree `policy` picks for `key` created on `cpu`/`node`.
     fn choose(&self, policy: Policy, key: usize, cpu: u32, node: u32) -> usize {
-        let n = self.trees.len().max(1);
-        match policy {
-            Policy::Single => 0,
-            Policy::Node => node as usize % n,
-            Policy::Cpu => cpu as usize % n,
-            Policy::Hash => (hash_ptr(key) % n as u64) as usize,
-            Policy::Smallest => {
-                let mut best = 0;
-                for (i, t) in self.trees.iter().enumerate() {
-                    if t.len.load(Relaxed) < self.trees[best].len.load(Relaxed) {
-                        best = i;
-                    }
-                }
-                best
-            }
-        }
+        let trees = &self.trees;
+        policy.choose_among(
+            trees.len(),
+            |i| trees.get(i).map_or(0, |t| t.len.load(Relaxed)),
+            key,
+            cpu,
+            node,
+        )
     }
 }
 

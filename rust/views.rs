@@ -140,6 +140,7 @@ pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     writeln!(f, "placed.policy {}", st.placed_policy)?;
     writeln!(f, "placed.parent {}", st.placed_parent)?;
     writeln!(f, "placed.record {}", st.placed_record)?;
+    writeln!(f, "placed.dup {}", st.placed_dup)?;
     writeln!(f, "files {files}")?;
     writeln!(f, "vma_records {recs}")?;
     writeln!(f, "shadow_bytes {bytes}")?;
@@ -624,9 +625,9 @@ pub(crate) fn write_locks(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
         }
         "all" => sh.designs.store(locks::ALL_DESIGNS, Relaxed),
         "off" => sh.designs.store(0, Relaxed),
-        // Test switches: queued replays wait in their tasks (bounded by
-        // `locks::HOLD_MAX_MS`) until `release`.
-        "hold" => sh.defer_stats.hold.store(1, Relaxed),
+        // Test switches: the writer's thread group's replays wait in their
+        // tasks (bounded by `locks::HOLD_MAX_MS`) until `release`.
+        "hold" => sh.defer_stats.hold.store(kernel::current!().tgid(), Relaxed),
         "release" => sh.defer_stats.hold.store(0, Relaxed),
         _ => {
             let mut bits = 0;

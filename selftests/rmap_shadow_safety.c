@@ -35,7 +35,6 @@
 
 #define RS_TEST_TIMEOUT 600
 #define FAILSLAB "/sys/kernel/debug/failslab"
-#define PAGE 4096
 
 FIXTURE(safety) {
 	int kmsg;
@@ -71,48 +70,9 @@ FIXTURE_TEARDOWN(safety)
 	EXPECT_EQ(0, rs_kmsg_reports(self->kmsg)) TH_LOG("kernel log has reports");
 }
 
-/* A tmpfs of our own with one file of @pages pages; fills self->mnt/path. */
-static int make_tmpfs_file(char *mnt, char *path, int pages)
-{
-	int fd;
-
-	snprintf(mnt, 64, "/tmp/rs_safety_%d", getpid());
-	if (mkdir(mnt, 0700) && errno != EEXIST)
-		return -1;
-	if (mount("rs_safety", mnt, "tmpfs", 0, "size=16m"))
-		return -1;
-	snprintf(path, 128, "%s/file", mnt);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0)
-		return -1;
-	if (ftruncate(fd, (off_t)pages * PAGE)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Maps page i of @fd for i in [0, n) (separate VMAs: alternate protections). */
-static int map_pages(int fd, int n, void **out)
-{
-	int i;
-
-	for (i = 0; i < n; i++) {
-		out[i] = mmap(NULL, PAGE, (i & 1) ? PROT_READ : PROT_READ | PROT_WRITE,
-			      MAP_SHARED, fd, (off_t)i * PAGE);
-		if (out[i] == MAP_FAILED)
-			return -1;
-	}
-	return 0;
-}
-
 static long long stat_of(const char *key)
 {
-	char *st = rs_read_file(RS_DEBUGFS "/stats");
-	long long v = st ? rs_status_ll_ws(st, key) : -1;
-
-	free(st);
-	return v;
+	return rs_stat(key);
 }
 
 /* The verdict after writing @what to verify; NULL on a failed write. */
@@ -249,10 +209,10 @@ TEST_F_TIMEOUT(safety, verify_degraded_under_failslab, RS_TEST_TIMEOUT)
 
 	self->allow_drops = 1;
 	ASSERT_EQ(0, access(FAILSLAB "/probability", W_OK)) TH_LOG("debug kernel without failslab");
-	fd = make_tmpfs_file(self->mnt, self->path, 64);
+	fd = rs_tmpfs_file(self->mnt, self->path, 64);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, rs_load(""));
-	ASSERT_EQ(0, map_pages(fd, 4, maps));
+	ASSERT_EQ(0, rs_map_pages(fd, 4, maps));
 	text = verify_text(self->path, &err);
 	ASSERT_NE(NULL, text) TH_LOG("verify write: %d", err);
 	EXPECT_NE(NULL, strstr(text, "OK 1 files")) TH_LOG("before faults: %s", text);
@@ -307,10 +267,10 @@ TEST_F_TIMEOUT(safety, degraded_file_not_pinned, RS_TEST_TIMEOUT)
 
 	self->allow_drops = 1;
 	ASSERT_EQ(0, access(FAILSLAB "/probability", W_OK)) TH_LOG("debug kernel without failslab");
-	fd = make_tmpfs_file(self->mnt, self->path, 64);
+	fd = rs_tmpfs_file(self->mnt, self->path, 64);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, rs_load(""));
-	ASSERT_EQ(0, map_pages(fd, 4, maps));
+	ASSERT_EQ(0, rs_map_pages(fd, 4, maps));
 	ASSERT_EQ(0, failslab_on());
 	kid = failing_mapper(fd, 8, 24, 0, &ready);
 	failslab_off();
@@ -348,10 +308,10 @@ TEST_F_TIMEOUT(safety, no_alloc_under_i_mmap_rwsem, RS_TEST_TIMEOUT)
 	int fd, err, in_class = 0, bad = 0, classes = 0;
 
 	ASSERT_EQ(0, access("/proc/lockdep", R_OK)) TH_LOG("debug kernel without lockdep");
-	fd = make_tmpfs_file(self->mnt, self->path, 64);
+	fd = rs_tmpfs_file(self->mnt, self->path, 64);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, rs_load(""));
-	ASSERT_EQ(0, map_pages(fd, 64, maps));
+	ASSERT_EQ(0, rs_map_pages(fd, 64, maps));
 	text = verify_text(self->path, &err);
 	ASSERT_NE(NULL, text);
 	EXPECT_NE(NULL, strstr(text, "OK 1 files")) TH_LOG("verify: %s", text);
@@ -391,8 +351,8 @@ static double now_s(void)
 
 /*
  * A task that queued a lock replay and has not run it yet used to make
- * rmmod wait without bound. Hold replays back (test switch), let a child
- * map a file (its tap queues a replay, which then waits in the child):
+ * rmmod wait without bound. A child holds its own replays back (test
+ * switch) and maps a file (its tap queues a replay, which then waits in it):
  * rmmod must return within a second (EBUSY/EAGAIN: the pending record
  * pins the module), and succeed once the replay ran.
  */
@@ -403,10 +363,9 @@ TEST_F_TIMEOUT(safety, rmmod_with_pending_replay, RS_TEST_TIMEOUT)
 	pid_t kid;
 	char c;
 
-	fd = make_tmpfs_file(self->mnt, self->path, 4);
+	fd = rs_tmpfs_file(self->mnt, self->path, 4);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, rs_load(""));
-	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "hold"));
 	ASSERT_EQ(0, pipe(pfd));
 	kid = fork();
 	ASSERT_LE(0, kid);
@@ -415,7 +374,10 @@ TEST_F_TIMEOUT(safety, rmmod_with_pending_replay, RS_TEST_TIMEOUT)
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(pfd[0]);
-		/* The replay runs (and waits) on the way back from mmap. */
+		/* Hold this process's replays: the one mmap queues runs (and
+		 * waits) on the way back from mmap. */
+		if (rs_write_str(RS_DEBUGFS "/locks", "hold"))
+			_exit(3);
 		p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
 		c = p == MAP_FAILED ? 'n' : 'y';
 		if (write(pfd[1], &c, 1) != 1)
@@ -518,7 +480,7 @@ TEST_F_TIMEOUT(safety, debugfs_input_edges, RS_TEST_TIMEOUT)
 	size_t i;
 	int fd, err;
 
-	fd = make_tmpfs_file(self->mnt, self->path, 2);
+	fd = rs_tmpfs_file(self->mnt, self->path, 2);
 	ASSERT_LE(0, fd);
 	close(fd);
 	ASSERT_EQ(0, rs_load(""));

@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
@@ -245,7 +246,11 @@ TEST_F_TIMEOUT(module, unload_during_mmap_storm, RS_TEST_TIMEOUT)
 		kids[i] = fork();
 		ASSERT_LE(0, kids[i]);
 		if (kids[i] == 0) {
-			int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+			int fd;
+
+			/* Dies with the test, even if an ASSERT ends it early. */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 
 			for (;;) {
 				void *p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -268,98 +273,6 @@ TEST_F_TIMEOUT(module, unload_during_mmap_storm, RS_TEST_TIMEOUT)
 
 #define LIBC "/usr/lib/x86_64-linux-gnu/libc.so.6"
 #define LDSO "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
-
-/* Number of NUMA nodes with CPUs. */
-static int nr_cpu_nodes(void)
-{
-	char path[96];
-	int n = 0;
-
-	for (;;) {
-		char *s;
-
-		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/cpulist", n);
-		s = rs_read_file(path);
-		if (!s)
-			return n;
-		free(s);
-		n++;
-	}
-}
-
-/* The CPUs of @node as a mask. */
-static int node_mask(int node, cpu_set_t *set)
-{
-	char path[96], *s, *p;
-
-	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/cpulist", node);
-	s = rs_read_file(path);
-	if (!s)
-		return -1;
-	CPU_ZERO(set);
-	for (p = s; *p && *p != '\n';) {
-		long a = strtol(p, &p, 10), b = a;
-
-		if (*p == '-')
-			b = strtol(p + 1, &p, 10);
-		for (; a <= b; a++)
-			CPU_SET(a, set);
-		if (*p == ',')
-			p++;
-	}
-	free(s);
-	return 0;
-}
-
-/*
- * Whether @pid has exec'd `sleep` and gone to sleep in it: by then ld.so has
- * mapped all of libc in the new mm (before exec, the fork copy already
- * shows libc, so /proc/PID/maps alone cannot tell).
- */
-static int asleep_in_sleep(pid_t pid)
-{
-	char path[64], *s, *p;
-	int r = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	s = rs_read_file(path);
-	if (s && (p = strrchr(s, ')')) && p[1] == ' ')
-		r = !strncmp(strchr(s, '('), "(sleep)", 7) && p[2] == 'S';
-	free(s);
-	return r;
-}
-
-/*
- * Starts a `sleep` process pinned to @set (or unpinned) and waits until it
- * is asleep in it: its VMAs were created by exec and ld.so on that CPU set.
- */
-static pid_t spawn_sleeper(const cpu_set_t *set)
-{
-	pid_t pid = fork();
-	int i;
-
-	if (pid == 0) {
-		if (set && sched_setaffinity(0, sizeof(*set), set))
-			_exit(2);
-		execl("/bin/sleep", "sleep", "120", (char *)NULL);
-		_exit(3);
-	}
-	for (i = 0; pid > 0 && i < 1200 && !asleep_in_sleep(pid); i++)
-		usleep(50 * 1000);
-	return pid;
-}
-
-static void kill_all(pid_t *pids, int n)
-{
-	int i, st;
-
-	for (i = 0; i < n; i++) {
-		if (pids[i] > 0) {
-			kill(pids[i], SIGKILL);
-			waitpid(pids[i], &st, 0);
-		}
-	}
-}
 
 /* Runs selftests' execl_storm next to this program; returns its loops. */
 static long run_storm_n(int secs, int procs)
@@ -384,7 +297,9 @@ static long run_storm_n(int secs, int procs)
 		return -1;
 	if (fgets(out, sizeof(out), f) && (l = strstr(out, " loops=")))
 		loops = strtol(l + 7, NULL, 10);
-	pclose(f);
+	/* A storm that failed is not a storm that ran. */
+	if (pclose(f) != 0)
+		return -1;
 	return loops;
 }
 
@@ -451,123 +366,6 @@ TEST_F_TIMEOUT(module, shadow_exact_after_storm, RS_TEST_TIMEOUT)
 		EXPECT_EQ(0, strncmp(res, "OK 1", 4)) TH_LOG("verify %s: %s", libs[i], res);
 		free(res);
 	}
-}
-
-/*
- * `node`: with everything pinned to node 0, every libc VMA is in tree 0;
- * VMAs created on node 1 go to tree 1.
- */
-TEST_F_TIMEOUT(module, policy_node_places_by_node, RS_TEST_TIMEOUT)
-{
-	cpu_set_t n0, n1, all;
-	struct rs_file_row row;
-	pid_t kids[8] = { 0 };
-	int i, attempt, nodes = nr_cpu_nodes();
-
-	if (nodes < 2)
-		SKIP(return, "needs 2 NUMA nodes with CPUs, have %d", nodes);
-	ASSERT_EQ(0, node_mask(0, &n0));
-	ASSERT_EQ(0, node_mask(1, &n1));
-	ASSERT_EQ(0, sched_getaffinity(0, sizeof(all), &all));
-	ASSERT_EQ(0, sched_setaffinity(0, sizeof(n0), &n0));
-	ASSERT_EQ(0, rs_load(""));
-	/* The module's uevents start udev workers, on any CPU: let them finish. */
-	ASSERT_LE(0, system("udevadm settle -t 10 >/dev/null 2>&1"));
-	/*
-	 * Rebuild under node: seeding runs here, on node 0; then sleepers
-	 * started on node 0. Another process that maps libc on node 1 meanwhile
-	 * (a late udev helper) puts VMAs in tree 1 legitimately: then rebuild
-	 * and start again, up to 3 attempts.
-	 */
-	for (attempt = 0; attempt < 3; attempt++) {
-		ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/policy", "node nodes"));
-		for (i = 0; i < 4; i++)
-			kids[i] = spawn_sleeper(&n0);
-		ASSERT_EQ(0, rs_file_row(LIBC, &row));
-		if (row.per_tree[1] == 0)
-			break;
-		TH_LOG("attempt %d: libc per tree %lld %lld: again", attempt, row.per_tree[0],
-		       row.per_tree[1]);
-		kill_all(kids, 4);
-	}
-	EXPECT_EQ(nodes, row.trees);
-	EXPECT_EQ(row.shadow, row.per_tree[0]) TH_LOG("node-0 VMAs outside tree 0");
-	EXPECT_EQ(0, row.per_tree[1]);
-
-	for (i = 4; i < 8; i++)
-		kids[i] = spawn_sleeper(&n1);
-	ASSERT_EQ(0, rs_file_row(LIBC, &row));
-	TH_LOG("libc per tree after node-1 sleepers: %lld %lld", row.per_tree[0], row.per_tree[1]);
-	/* Each sleeper maps libc at least 4 times (r, r-x, r, rw). */
-	EXPECT_LE(4 * 4, row.per_tree[1]);
-	EXPECT_EQ(row.real, row.shadow);
-	kill_all(kids, 8);
-	sched_setaffinity(0, sizeof(all), &all);
-}
-
-/*
- * `smallest` on 4 trees: placing each new VMA in the least populated tree
- * keeps an insert-only sequence within 1 (seeding is insert-only). Sleepers
- * started one at a time, each waited for, add VMAs while no transient fork
- * copy is in flight, so the bound stays 1; the slack of 5 covers one fork
- * copy of a process's libc VMAs racing with a placement.
- */
-TEST_F_TIMEOUT(module, policy_smallest_balances, RS_TEST_TIMEOUT)
-{
-	struct rs_file_row row;
-	pid_t kids[6] = { 0 };
-	int i;
-
-	ASSERT_EQ(0, rs_load(""));
-	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/policy", "smallest 4"));
-	ASSERT_EQ(0, rs_file_row(LIBC, &row));
-	EXPECT_EQ(4, row.trees);
-	EXPECT_GE(1, row.max - row.min) TH_LOG("after seeding: max %lld min %lld", row.max, row.min);
-	for (i = 0; i < 6; i++)
-		kids[i] = spawn_sleeper(NULL);
-	ASSERT_EQ(0, rs_file_row(LIBC, &row));
-	TH_LOG("libc: %lld VMAs, max %lld min %lld", row.shadow, row.max, row.min);
-	EXPECT_GE(1 + 5, row.max - row.min);
-	EXPECT_EQ(row.real, row.shadow);
-	kill_all(kids, 6);
-}
-
-/* `single`: one tree holding everything. */
-TEST_F_TIMEOUT(module, policy_single_one_tree, RS_TEST_TIMEOUT)
-{
-	struct rs_file_row row;
-	char *pol;
-
-	ASSERT_EQ(0, rs_load("nr_trees=8"));
-	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/policy", "single"));
-	pol = rs_read_file(RS_DEBUGFS "/policy");
-	ASSERT_NE(NULL, pol);
-	EXPECT_NE(NULL, strstr(pol, "\nsingle 8 1\n")) TH_LOG("policy: %s", pol);
-	free(pol);
-	ASSERT_EQ(0, rs_file_row(LIBC, &row));
-	EXPECT_EQ(1, row.trees);
-	EXPECT_EQ(row.shadow, row.per_tree[0]);
-}
-
-/* `hash` on 4 trees spreads libc's VMAs over every tree. */
-TEST_F_TIMEOUT(module, policy_hash_spreads, RS_TEST_TIMEOUT)
-{
-	struct rs_file_row row;
-	pid_t kids[8] = { 0 };
-	int i;
-
-	ASSERT_EQ(0, rs_load(""));
-	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/policy", "hash 4"));
-	for (i = 0; i < 8; i++)
-		kids[i] = spawn_sleeper(NULL);
-	ASSERT_EQ(0, rs_file_row(LIBC, &row));
-	TH_LOG("libc: %lld VMAs: %lld %lld %lld %lld", row.shadow, row.per_tree[0],
-	       row.per_tree[1], row.per_tree[2], row.per_tree[3]);
-	/* >= 40 VMAs: an empty tree by chance has probability (3/4)^40 < 1e-5. */
-	ASSERT_LE(40, row.shadow);
-	for (i = 0; i < 4; i++)
-		EXPECT_LT(0, row.per_tree[i]);
-	kill_all(kids, 8);
 }
 
 /* Bad writes fail with EINVAL and change nothing, also when concurrent. */
@@ -866,6 +664,11 @@ static int anon_quiet_snap(struct anon_snap *s)
 		else
 			same = 0;
 		prev = *s;
+	}
+	/* Never quiet: the snapshot would be noise, not a baseline. */
+	if (same < 8) {
+		fprintf(stderr, "# anon counts never stayed the same for 4 s in 30 s\n");
+		return -1;
 	}
 	return 0;
 }

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -550,6 +552,65 @@ static inline int rs_check_invariants(int allow_drops)
 	}
 	free(st);
 	return bad;
+}
+
+#define PAGE 4096
+
+/*
+ * A tmpfs of the test's own, mounted at /tmp/rs_<tag>_<pid> (@mnt, 64
+ * bytes), with one file of @pages pages (@path, 128 bytes): no other process
+ * maps it, so expectations on it are exact. Returns the file's fd (O_RDWR).
+ */
+static inline int rs_tmpfs_file(char *mnt, char *path, int pages)
+{
+	int fd;
+
+	snprintf(mnt, 64, "/tmp/rs_%d", getpid());
+	if (mkdir(mnt, 0700) && errno != EEXIST)
+		return -1;
+	if (mount("rs_tmpfs", mnt, "tmpfs", 0, "size=16m"))
+		return -1;
+	snprintf(path, 128, "%s/file", mnt);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)pages * PAGE)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Maps pages [first, first + n) of @fd one VMA each (alternate protections:
+ * never merged); 0 or -1.
+ */
+static inline int rs_map_range(int fd, int first, int n, void **out)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		out[i] = mmap(NULL, PAGE, (i & 1) ? PROT_READ : PROT_READ | PROT_WRITE,
+			      MAP_SHARED, fd, (off_t)(first + i) * PAGE);
+		if (out[i] == MAP_FAILED)
+			return -1;
+	}
+	return 0;
+}
+
+static inline int rs_map_pages(int fd, int n, void **out)
+{
+	return rs_map_range(fd, 0, n, out);
+}
+
+/* A `stats` counter; -1 if unreadable. */
+static inline long long rs_stat(const char *key)
+{
+	char *st = rs_read_file(RS_DEBUGFS "/stats");
+	long long v = st ? rs_status_ll_ws(st, key) : -1;
+
+	free(st);
+	return v;
 }
 
 #endif /* RMAP_SHADOW_UTIL_H */
