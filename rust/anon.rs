@@ -124,7 +124,8 @@ impl AnonState {
             now: Counts::default(),
             hw: Counts::default(),
             ev: AnonEvents::default(),
-            seeding: false,
+            // Until the load-time seeding walk ends.
+            seeding: true,
         }
     }
 

@@ -365,7 +365,9 @@ impl ShadowState {
             vmas: RBTree::new(),
             nrecs: 0,
             stats: Stats::default(),
-            seeding: false,
+            // A new shadow is empty until its seeding walk ends: removes of
+            // VMAs it has not seen yet are expected until then.
+            seeding: true,
             dup_origin: [(0, 0); DUP_SLOTS],
             seed: 0x2545_f491,
         }
@@ -731,10 +733,7 @@ fn dup_slot(task: usize) -> usize {
 /// With `anon` (at load only), also counts every VMA and records every AVC
 /// and anon_vma of every VMA in the anon bookkeeping ([`crate::anon`]).
 pub(crate) fn seed(shared: &Shared, anon: bool) -> Result {
-    shared.shadow.lock().seeding = true;
-    if anon {
-        shared.anon.lock().seeding = true;
-    }
+    // `seeding` is set from the creation of the (empty) shadow on.
     let r = seed_all(shared, anon);
     shared.shadow.lock().seeding = false;
     shared.anon.lock().seeding = false;

@@ -509,6 +509,228 @@ TEST_F_TIMEOUT(safety, debugfs_input_edges, RS_TEST_TIMEOUT)
 	free(text);
 }
 
+/* A child running @fn until the test ends (it dies with the test). */
+static pid_t spawn_loop(void (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			fn(arg);
+	}
+	return pid;
+}
+
+static void loop_mmap(void *arg)
+{
+	int fd = *(int *)arg;
+	void *m = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+
+	if (m != MAP_FAILED)
+		munmap(m, PAGE);
+}
+
+static void loop_fork_exec(void *arg)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execl("/bin/true", "true", (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
+/* MADV_PAGEOUT of a private mapping of a 9p file: one rmap walk per folio. */
+static void loop_pageout(void *arg)
+{
+	const char *path = arg;
+	int fd = open(path, O_RDONLY);
+	volatile char sum = 0;
+	char *m;
+	int i;
+
+	if (fd < 0)
+		_exit(2);
+	m = mmap(NULL, 16 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		_exit(3);
+	for (i = 0; i < 16; i++)
+		sum += m[i * PAGE];
+	madvise(m, 16 * PAGE, MADV_PAGEOUT);
+	munmap(m, 16 * PAGE);
+}
+
+/* Policy rebuilds racing load and unload (errors while unloaded ignored). */
+static void loop_policy(void *arg)
+{
+	static int n;
+
+	rs_write_str(RS_DEBUGFS "/policy", n++ % 2 ? "hash 4" : "node");
+	usleep(20 * 1000);
+}
+
+/*
+ * Gate i: load and unload under load: mmap/munmap, fork+exec, MADV_PAGEOUT
+ * walks (with their replays pending) and policy rebuilds all run while the
+ * module is loaded and unloaded five times; in every round the file taps
+ * and the walk tap fired, verify is OK, and the unload completes (rs_unload
+ * writes `off` to `locks` after a second of EBUSY, as documented).
+ */
+TEST_F_TIMEOUT(safety, unload_under_load, RS_TEST_TIMEOUT)
+{
+	char exe[4096], walkfile[4200], *slash, *text;
+	pid_t kids[4];
+	int round, fd, wfd, i, err;
+	long long ins, walks;
+
+	fd = rs_tmpfs_file(self->mnt, self->path, 4);
+	ASSERT_LE(0, fd);
+	ASSERT_LT(0, readlink("/proc/self/exe", exe, sizeof(exe) - 1));
+	exe[sizeof(exe) - 1] = 0;
+	slash = strrchr(exe, '/');
+	ASSERT_NE(NULL, slash);
+	*slash = 0;
+	snprintf(walkfile, sizeof(walkfile), "%s/.rs_walkfile_%d", exe, getpid());
+	wfd = open(walkfile, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, wfd);
+	for (i = 0; i < 16; i++) {
+		char page[PAGE];
+
+		memset(page, 'a' + i, sizeof(page));
+		ASSERT_EQ(PAGE, write(wfd, page, PAGE));
+	}
+	close(wfd);
+	kids[0] = spawn_loop(loop_mmap, &fd);
+	kids[1] = spawn_loop(loop_fork_exec, NULL);
+	kids[2] = spawn_loop(loop_pageout, walkfile);
+	kids[3] = spawn_loop(loop_policy, NULL);
+	for (i = 0; i < 4; i++)
+		ASSERT_LT(0, kids[i]);
+	for (round = 0; round < 5; round++) {
+		ASSERT_EQ(0, rs_load(""));
+		usleep(500 * 1000);
+		ins = rs_stat("tap.mapping_rmap_tree_insert");
+		walks = rs_stat("tap.__rmap_walk_file");
+		EXPECT_LT(0, ins) TH_LOG("round %d: no file link seen", round);
+		EXPECT_LT(0, walks) TH_LOG("round %d: no walk seen", round);
+		text = verify_text(self->path, &err);
+		EXPECT_NE(NULL, text) TH_LOG("round %d: verify %d", round, err);
+		if (text)
+			EXPECT_NE(NULL, strstr(text, "OK")) TH_LOG("round %d: %s", round, text);
+		free(text);
+		ASSERT_EQ(0, rs_unload()) TH_LOG("round %d", round);
+		ASSERT_FALSE(rs_loaded());
+	}
+	for (i = 0; i < 4; i++)
+		EXPECT_NE(-1, reap(kids[i], SIGKILL));
+	unlink(walkfile);
+	close(fd);
+}
+
+/* The `taps` row of @tap: hits, mean, p50, p99, max. */
+static int taps_row(const char *tap, long long v[5])
+{
+	char *text = rs_read_file(RS_DEBUGFS "/taps"), *line, *save = NULL;
+	int found = -1;
+
+	if (!text)
+		return -1;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[64];
+
+		if (sscanf(line, "%63s %lld %lld %lld %lld %lld", name, &v[0], &v[1], &v[2], &v[3],
+			   &v[4]) == 6 && !strcmp(name, tap)) {
+			found = 0;
+			break;
+		}
+	}
+	free(text);
+	return found;
+}
+
+/* `taps`: hits count what the test did, and the cost figures are ordered. */
+TEST_F_TIMEOUT(safety, taps_file_counts_hits, RS_TEST_TIMEOUT)
+{
+	long long before[5], after[5];
+	void *maps[32];
+	int fd, i;
+
+	fd = rs_tmpfs_file(self->mnt, self->path, 32);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, taps_row("mapping_rmap_tree_insert", before));
+	ASSERT_EQ(0, rs_map_pages(fd, 32, maps));
+	ASSERT_EQ(0, taps_row("mapping_rmap_tree_insert", after));
+	/* 32 new VMAs are 32 links at least (other processes may add some). */
+	EXPECT_LE(before[0] + 32, after[0]);
+	EXPECT_LE(after[2], after[3]);
+	EXPECT_LE(after[3], after[4] + after[4] / 4 + 1) TH_LOG("p99 %lld max %lld", after[3], after[4]);
+	EXPECT_LE(after[1], after[4]);
+	EXPECT_LT(0, after[4]);
+	for (i = 0; i < 32; i++)
+		munmap(maps[i], PAGE);
+	close(fd);
+}
+
+/* max_files: past it, a new file's VMAs are dropped (counted), not shadowed. */
+TEST_F_TIMEOUT(safety, max_files_drops, RS_TEST_TIMEOUT)
+{
+	struct rs_file_row row;
+	void *maps[4];
+	int fd;
+
+	fd = rs_tmpfs_file(self->mnt, self->path, 4);
+	ASSERT_LE(0, fd);
+	/* Seeding fills the one slot with some other file. */
+	ASSERT_EQ(0, rs_load("max_files=1"));
+	ASSERT_EQ(1, rs_stat("files"));
+	ASSERT_EQ(0, rs_map_pages(fd, 4, maps));
+	EXPECT_LE(4, rs_stat("drop.file_limit"));
+	EXPECT_NE(0, rs_file_row_once(self->path, &row));
+	EXPECT_EQ(1, rs_stat("files"));
+	close(fd);
+}
+
+/* More than 32 trees: the per-tree designs are not replayed, `single` is. */
+TEST_F_TIMEOUT(safety, over_32_trees_single_only, RS_TEST_TIMEOUT)
+{
+	struct rs_lock_row l;
+	void *maps[8];
+	int fd;
+
+	fd = rs_tmpfs_file(self->mnt, self->path, 8);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/policy", "hash 40"));
+	ASSERT_EQ(0, rs_map_pages(fd, 8, maps));
+	/* The replays ran on the way back from each mmap. */
+	EXPECT_EQ(0, rs_lock_row(self->path, "single", "file", &l));
+	EXPECT_LE(8, l.acq);
+	EXPECT_NE(0, rs_lock_row(self->path, "all-trees", "t0", &l));
+	EXPECT_NE(0, rs_lock_row(self->path, "inverted", "t0", &l));
+	EXPECT_LE(8, rs_stat("replay.too_many_trees"));
+	close(fd);
+}
+
+/* vma_extra_bytes: the lazy vm_area_struct size is the real one plus it. */
+TEST_F_TIMEOUT(safety, vma_extra_bytes_effect, RS_TEST_TIMEOUT)
+{
+	struct rs_anon_row r;
+
+	ASSERT_EQ(0, rs_load("vma_extra_bytes=0"));
+	ASSERT_EQ(0, rs_anon_row("vm_area_struct", &r));
+	EXPECT_EQ(r.size, r.lazy_size);
+	ASSERT_EQ(0, rs_unload());
+	ASSERT_EQ(0, rs_load("vma_extra_bytes=4"));
+	ASSERT_EQ(0, rs_anon_row("vm_area_struct", &r));
+	EXPECT_EQ(r.size + 4, r.lazy_size);
+	EXPECT_EQ(r.real, r.lazy);
+}
+
 /* Random bytes, or a valid command with one byte changed. */
 static size_t fuzz_input(char *buf, size_t cap, unsigned int *seed)
 {
