@@ -30,12 +30,14 @@ rs_chroot() {
 		mount -t proc proc "$root/proc"
 		mount --rbind /sys "$root/sys"
 		mount --rbind /dev "$root/dev"
+		# tmpfs first: a clone or cache under /tmp is then bind-mounted
+		# on top of it instead of hidden by it.
+		mount -t tmpfs tmpfs "$root/tmp"
+		mount -t tmpfs tmpfs "$root/run"
 		mkdir -p "$root$repo" "$root/cache" "$root$cache"
 		mount --bind "$repo" "$root$repo"
 		mount --bind "$cache" "$root/cache"
 		mount --bind "$cache" "$root$cache"
-		mount -t tmpfs tmpfs "$root/tmp"
-		mount -t tmpfs tmpfs "$root/run"
 		exec chroot "$root" /usr/bin/env -i \
 			HOME=/root TERM=${TERM:-dumb} LANG=C.UTF-8 \
 			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \

@@ -133,6 +133,18 @@ modinfo_ok() {
 }
 check "host: modinfo has license, parameters, vermagic of the test kernel" modinfo_ok
 
+clone_under_tmp_builds() {
+	# A newcomer's clone can live anywhere, /tmp included (rs_chroot once
+	# hid it under the root's own /tmp).
+	local d rc=0
+	d=$(mktemp -d /tmp/rs-clone.XXXXXX)
+	git clone -q "$RS_REPO" "$d/rmap-shadow" &&
+		make -C "$d/rmap-shadow" KDIR="$kdir" >/dev/null &&
+		[ -f "$d/rmap-shadow/rmap_shadow.ko" ] || rc=1
+	rm -rf "$d"
+	return $rc
+}
+check "host: a clone under /tmp builds the module" clone_under_tmp_builds
 check "host: interval tree and policy unit tests (cargo test)" \
 	cargo test --offline --quiet --manifest-path "$RS_REPO/tests/host/Cargo.toml"
 check "host: selftests build" rs_chroot make -C "$RS_REPO/selftests" KSRC="$ksrc" all
