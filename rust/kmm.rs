@@ -161,3 +161,143 @@ pub(crate) fn file_path<'a>(file: &FileRef, buf: &'a mut [u8; 256]) -> &'a str {
         .map_or(buf.len(), |e| off + e);
     core::str::from_utf8(&buf[off..end]).unwrap_or("?")
 }
+
+/// A referenced `mm_struct` (from `get_task_mm()`), put on drop.
+///
+/// # Invariants
+///
+/// `0` holds one `mmget()` reference on a live mm.
+pub(crate) struct MmRef(core::ptr::NonNull<bindings::mm_struct>);
+
+// SAFETY: an mm reference may be dropped from any task in process context.
+unsafe impl Send for MmRef {}
+
+impl MmRef {
+    /// Takes the mm's `mmap_lock` for read (sleeps).
+    pub(crate) fn read(&self) -> MmapRead<'_> {
+        // SAFETY: the mm is live (type invariant).
+        unsafe { bindings::mmap_read_lock(self.0.as_ptr()) };
+        MmapRead {
+            mm: self,
+            _p: PhantomData,
+        }
+    }
+}
+
+impl Drop for MmRef {
+    fn drop(&mut self) {
+        // SAFETY: the reference from `get_task_mm()` (type invariant);
+        // `mmput()` may sleep: an `MmRef` is only dropped in process
+        // context with no lock held (it is never held under a spinlock).
+        unsafe { bindings::mmput(self.0.as_ptr()) };
+    }
+}
+
+/// References to the mm of every live process (kernel threads have none).
+/// Sleeps.
+pub(crate) fn all_mms() -> Result<KVVec<MmRef>> {
+    let mut raw: KVVec<*mut bindings::mm_struct> = KVVec::with_capacity(1024, GFP_KERNEL)?;
+    loop {
+        let cap = raw.capacity().min(i32::MAX as usize);
+        // SAFETY: `raw` has room for `cap` pointers; the helper writes at
+        // most that many (each with a `get_task_mm()` reference) and returns
+        // the count.
+        let n = unsafe { crate::sys::rs_collect_mms(raw.as_mut_ptr(), cap as i32) } as usize;
+        // SAFETY: the helper initialised the first `n` slots.
+        unsafe { raw.inc_len(n.min(cap)) };
+        let full = n >= cap;
+        let mut out = KVVec::with_capacity(raw.len(), GFP_KERNEL);
+        for &mm in raw.iter() {
+            // SAFETY: non-NULL, with a reference (helper's contract).
+            let r = MmRef(unsafe { core::ptr::NonNull::new_unchecked(mm) });
+            if let Ok(v) = out.as_mut() {
+                // Cannot fail: capacity reserved.
+                let _ = v.push_within_capacity(r);
+            }
+            // Else `r` is dropped here: the reference is put.
+        }
+        let out = out?;
+        if !full {
+            return Ok(out);
+        }
+        // More processes than room: put them all and try with twice the room.
+        drop(out);
+        let cap2 = cap.saturating_mul(2);
+        raw.clear();
+        raw.reserve(cap2, GFP_KERNEL)?;
+    }
+}
+
+/// An mm's `mmap_lock` held for read; released on drop. Not `Send`.
+///
+/// # Invariants
+///
+/// The current task holds `mm`'s `mmap_lock` for read.
+#[must_use = "the mmap_lock is released when the guard is dropped"]
+pub(crate) struct MmapRead<'a> {
+    mm: &'a MmRef,
+    _p: PhantomData<*mut ()>,
+}
+
+/// A VMA of a read-locked mm, valid for one callback.
+pub(crate) struct LockedVma(*mut bindings::vm_area_struct);
+
+impl LockedVma {
+    /// The VMA's file mapping and interval, if it maps a file.
+    pub(crate) fn view(&self) -> Option<VmaView> {
+        // SAFETY: the VMA is live and its fields stable while its mm is
+        // read-locked (the guard lending `self`).
+        unsafe { VmaView::read(self.0) }
+    }
+
+    /// The anon_vmas (and AVCs) of the VMA's chain, at most
+    /// [`crate::anon::MAX_CHAIN`]; how many, and whether it was longer.
+    pub(crate) fn anon_chain(
+        &self,
+        avcs: &mut [usize; crate::anon::MAX_CHAIN],
+        avs: &mut [usize; crate::anon::MAX_CHAIN],
+    ) -> (usize, bool) {
+        // SAFETY: the VMA is live and its mm read-locked; a VMA with an
+        // anon_vma only changes its chain under the mmap write lock (a
+        // fault's `__anon_vma_prepare()` only links a first AVC while
+        // `vma->anon_vma` is NULL, and then under the anon_vma lock before
+        // setting it: we read the chain only once it is set).
+        unsafe {
+            if crate::sys::rs_vma_anon_vma(self.0).is_null() {
+                (0, false)
+            } else {
+                crate::anon::chain(self.0, avcs, avs)
+            }
+        }
+    }
+}
+
+impl MmapRead<'_> {
+    /// Calls `f` on every VMA of the mm, in address order.
+    pub(crate) fn for_each_vma(&self, f: &mut dyn FnMut(&LockedVma)) {
+        let mm = self.mm.0.as_ptr();
+        let mut addr: usize = 0;
+        loop {
+            // SAFETY: `mm` is referenced and read-locked (type invariants).
+            let vma = unsafe { bindings::find_vma(mm, addr) };
+            if vma.is_null() {
+                break;
+            }
+            // SAFETY: `vma` belongs to the read-locked mm: it cannot change,
+            // be unlinked or be freed meanwhile.
+            let end = unsafe { (*vma).__bindgen_anon_1.__bindgen_anon_1.vm_end } as usize;
+            f(&LockedVma(vma));
+            if end <= addr {
+                break;
+            }
+            addr = end;
+        }
+    }
+}
+
+impl Drop for MmapRead<'_> {
+    fn drop(&mut self) {
+        // SAFETY: held for read by this task (type invariant).
+        unsafe { bindings::mmap_read_unlock(self.mm.0.as_ptr()) };
+    }
+}

@@ -27,7 +27,10 @@
 //! files with more trees replay `single` only and count the skips.
 
 use crate::Shared;
-use core::{marker::PhantomPinned, pin::Pin};
+use core::{
+    marker::{PhantomData, PhantomPinned},
+    pin::Pin,
+};
 use kernel::{
     bindings,
     prelude::*,
@@ -139,7 +142,8 @@ impl RwSem {
     /// Tries to take the rwsem for read without sleeping.
     pub(crate) fn try_read(&self) -> Option<ReadGuard<'_>> {
         // SAFETY: the rwsem is initialised (type invariant).
-        (unsafe { bindings::down_read_trylock(self.inner.get()) } != 0).then(|| ReadGuard(self))
+        (unsafe { bindings::down_read_trylock(self.inner.get()) } != 0)
+            .then(|| ReadGuard(self, PhantomData))
     }
 
     /// Takes the rwsem for read; may sleep.
@@ -147,25 +151,28 @@ impl RwSem {
         // SAFETY: the rwsem is initialised (type invariant); callers run in
         // process context without spinlocks (task_work).
         unsafe { bindings::down_read(self.inner.get()) };
-        ReadGuard(self)
+        ReadGuard(self, PhantomData)
     }
 
     /// Tries to take the rwsem for write without sleeping.
     pub(crate) fn try_write(&self) -> Option<WriteGuard<'_>> {
         // SAFETY: the rwsem is initialised (type invariant).
-        (unsafe { bindings::down_write_trylock(self.inner.get()) } != 0).then(|| WriteGuard(self))
+        (unsafe { bindings::down_write_trylock(self.inner.get()) } != 0)
+            .then(|| WriteGuard(self, PhantomData))
     }
 
     /// Takes the rwsem for write; may sleep.
     pub(crate) fn write(&self) -> WriteGuard<'_> {
         // SAFETY: as in `read`.
         unsafe { bindings::down_write(self.inner.get()) };
-        WriteGuard(self)
+        WriteGuard(self, PhantomData)
     }
 }
 
-/// The rwsem held for read; released on drop.
-pub(crate) struct ReadGuard<'a>(&'a RwSem);
+/// The rwsem held for read; released on drop, by the task that took it
+/// (not `Send`).
+#[must_use = "the rwsem is released when the guard is dropped"]
+pub(crate) struct ReadGuard<'a>(&'a RwSem, PhantomData<*mut ()>);
 
 impl Drop for ReadGuard<'_> {
     fn drop(&mut self) {
@@ -174,8 +181,10 @@ impl Drop for ReadGuard<'_> {
     }
 }
 
-/// The rwsem held for write; released on drop.
-pub(crate) struct WriteGuard<'a>(&'a RwSem);
+/// The rwsem held for write; released on drop, by the task that took it
+/// (not `Send`).
+#[must_use = "the rwsem is released when the guard is dropped"]
+pub(crate) struct WriteGuard<'a>(&'a RwSem, PhantomData<*mut ()>);
 
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {

@@ -21,7 +21,7 @@ use crate::{
     itree::{Arena, ArenaFull, ITree, Node},
     locks::FileLocks,
     policy::{Policy, TreeCount},
-    sys, Shared,
+    Shared,
 };
 use core::{alloc::Layout, ptr::NonNull};
 use kernel::{
@@ -742,82 +742,35 @@ pub(crate) fn seed(shared: &Shared, anon: bool) -> Result {
 
 /// The walk of [`seed`].
 fn seed_all(shared: &Shared, anon: bool) -> Result {
-    const MAX_MMS: usize = 65536;
-    let mut mms: KVec<*mut bindings::mm_struct> = KVec::with_capacity(1024, GFP_KERNEL)?;
-    // The walk collects at most the capacity; grow until it fits.
-    loop {
-        let cap = mms.capacity().min(MAX_MMS);
-        // SAFETY: `mms` has room for `cap` pointers; the helper writes at
-        // most that many and returns the count.
-        let n = unsafe { sys::rs_collect_mms(mms.as_mut_ptr(), cap as i32) } as usize;
-        // SAFETY: the helper initialised the first `n` slots.
-        unsafe { mms.inc_len(n) };
-        if n < cap || cap == MAX_MMS {
-            break;
-        }
-        for &mm in mms.iter() {
-            // SAFETY: each came with a reference from `get_task_mm()`.
-            unsafe { bindings::mmput(mm) };
-        }
-        mms.clear();
-        mms.reserve(cap * 2, GFP_KERNEL)?;
-    }
-    for &mm in mms.iter() {
-        // SAFETY: we hold a reference on `mm` (`get_task_mm()`).
-        unsafe { bindings::mmap_read_lock(mm) };
-        let mut addr: usize = 0;
-        loop {
-            // SAFETY: `mm` is referenced and read-locked.
-            let vma = unsafe { bindings::find_vma(mm, addr) };
-            if vma.is_null() {
-                break;
-            }
-            // SAFETY: `vma` belongs to `mm`, which is read-locked: it cannot
-            // change, be unlinked or be freed meanwhile.
-            let (end, view) = unsafe {
-                (
-                    (*vma).__bindgen_anon_1.__bindgen_anon_1.vm_end as usize,
-                    VmaView::read(vma),
-                )
-            };
-            if anon {
-                let mut avcs = [0usize; crate::anon::MAX_CHAIN];
-                let mut avs = [0usize; crate::anon::MAX_CHAIN];
-                // SAFETY: `vma` is live and its mm read-locked; a VMA with an
-                // anon_vma only changes its chain under the mmap write lock
-                // (a fault's `__anon_vma_prepare()` only links a first AVC
-                // while `vma->anon_vma` is NULL).
-                let chain = unsafe {
-                    if sys::rs_vma_anon_vma(vma).is_null() {
-                        (0, false)
-                    } else {
-                        crate::anon::chain(vma, &mut avcs, &mut avs)
+    for mm in crate::kmm::all_mms()?.iter() {
+        {
+            let g = mm.read();
+            g.for_each_vma(&mut |vma| {
+                if anon {
+                    let mut avcs = [0usize; crate::anon::MAX_CHAIN];
+                    let mut avs = [0usize; crate::anon::MAX_CHAIN];
+                    let (n, over) = vma.anon_chain(&mut avcs, &mut avs);
+                    let mut a = shared.anon.lock();
+                    a.now.vmas += 1;
+                    if over {
+                        a.ev.chain_overflow += 1;
                     }
-                };
-                let mut a = shared.anon.lock();
-                a.now.vmas += 1;
-                if chain.1 {
-                    a.ev.chain_overflow += 1;
+                    a.seed_vma(&avcs[..n], &avs[..n]);
+                    a.reset_hw();
                 }
-                a.seed_vma(&avcs[..chain.0], &avs[..chain.0]);
-                a.reset_hw();
-            }
-            if let Some(v) = view {
-                let (cpu, node) = crate::cpu_node();
-                let mut s = shared.shadow.lock();
-                let before = s.stats.linked;
-                s.link(&v, None, 0, cpu, node);
-                if s.stats.linked != before {
-                    s.stats.seeded += 1;
+                if let Some(v) = vma.view() {
+                    let (cpu, node) = crate::cpu_node();
+                    let mut s = shared.shadow.lock();
+                    let before = s.stats.linked;
+                    s.link(&v, None, 0, cpu, node);
+                    if s.stats.linked != before {
+                        s.stats.seeded += 1;
+                    }
                 }
-            }
-            addr = end;
+            });
         }
-        // SAFETY: locked above.
-        unsafe { bindings::mmap_read_unlock(mm) };
-        // SAFETY: the reference from `get_task_mm()`; may sleep, which is
-        // fine here (process context, no lock held).
-        unsafe { bindings::mmput(mm) };
+        // Between mms, with no lock held: a long walk yields the CPU.
+        crate::sys::cond_resched();
     }
     Ok(())
 }

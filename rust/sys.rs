@@ -50,3 +50,9 @@ pub(crate) fn module_put() {
     // SAFETY: called once per successful `module_get()`.
     unsafe { rs_module_put() }
 }
+
+/// `cond_resched()`: process context, no spinlock held.
+pub(crate) fn cond_resched() {
+    // SAFETY: called only from process context with no spinlock held.
+    unsafe { rs_cond_resched() }
+}

@@ -627,7 +627,10 @@ pub(crate) fn write_locks(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
         "off" => sh.designs.store(0, Relaxed),
         // Test switches: the writer's thread group's replays wait in their
         // tasks (bounded by `locks::HOLD_MAX_MS`) until `release`.
-        "hold" => sh.defer_stats.hold.store(kernel::current!().tgid(), Relaxed),
+        "hold" => sh
+            .defer_stats
+            .hold
+            .store(kernel::current!().tgid(), Relaxed),
         "release" => sh.defer_stats.hold.store(0, Relaxed),
         _ => {
             let mut bits = 0;

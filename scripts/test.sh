@@ -208,7 +208,10 @@ for topo in "${topos[@]}"; do
 	if [ "$seen" != "$plan" ]; then
 		notok "$topo: harness plans announced $plan tests, $seen reported"
 	fi
-	if grep -E '^\[ *[0-9]+\.[0-9]+\] ' "$log" | grep -E "$report_pat" >"$logdir/console-$topo.bad"; then
+	# Console lines are the ones the TAP output did not write (the guests
+	# print no printk timestamps); the tests' own echoes start with "#".
+	if sed 's/\r$//' "$log" | grep -vE '^(#|ok |not ok |TAP version|1\.\.)' |
+		grep -E "$report_pat" >"$logdir/console-$topo.bad"; then
 		notok "$topo: console free of kernel reports" "$(head -n 20 "$logdir/console-$topo.bad")"
 	else
 		ok "$topo: console free of kernel reports"
