@@ -4,6 +4,9 @@
 # root (scripts/toolchain.sh). Kbuild itself reads ./Kbuild.
 #
 #   make [FLAVOR=perf|debug] [KDIR=<kernel build dir>] [CLIPPY=1]
+#        [RMAP_SHADOW_UNCHECKED_WALK=1]  # build without mm/rmap.c (no check
+#                                        # of __rmap_walk_file's prototype)
+#        [RS_PROTO_SELFTEST=1]           # test.sh: a wrong prototype must fail
 #   make clean
 #   make rustfmtcheck        # rustfmt --check on rust/*.rs
 #   make rustfmt             # reformat rust/*.rs
@@ -13,7 +16,10 @@
 FLAVOR ?= debug
 KDIR ?= $(shell scripts/kernel.sh $(FLAVOR) --print-dir)
 IN_ROOT := scripts/in-root.sh
-KMAKE = $(IN_ROOT) make -C $(KDIR) M=$(CURDIR) MO=$(CURDIR) LLVM=1 $(if $(CLIPPY),CLIPPY=1) $(if $(V),V=$(V))
+# The root's environment is empty (env -i): pass what Kbuild reads.
+KMAKE = $(IN_ROOT) make -C $(KDIR) M=$(CURDIR) MO=$(CURDIR) LLVM=1 $(if $(CLIPPY),CLIPPY=1) $(if $(V),V=$(V)) \
+	$(if $(RS_PROTO_SELFTEST),RS_PROTO_SELFTEST=1) \
+	$(if $(RMAP_SHADOW_UNCHECKED_WALK),RMAP_SHADOW_UNCHECKED_WALK=1)
 RS_SOURCES = $(filter-out %_generated.rs,$(wildcard rust/*.rs))
 RUSTFMT = $(IN_ROOT) rustfmt --edition=2021 --config-path=$(KDIR)/source/.rustfmt.toml
 
