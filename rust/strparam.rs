@@ -56,10 +56,11 @@ impl StrParam {
         if len == 0 {
             return None;
         }
-        // SAFETY: `Atomic<i8>` has the layout of `i8`, and so of `u8`; the bytes are not
-        // written after load (type invariant), and `bytes[len]` is the NUL.
-        let bytes =
-            unsafe { core::slice::from_raw_parts(self.bytes.as_ptr().cast::<u8>(), len + 1) };
+        let p = self.bytes.as_ptr().cast::<u8>();
+        // SAFETY: `Atomic<i8>` has the layout of `i8`, and so of `u8`; the
+        // bytes are not written after load (type invariant), and `bytes[len]`
+        // is the NUL.
+        let bytes = unsafe { core::slice::from_raw_parts(p, len + 1) };
         CStr::from_bytes_with_nul(bytes).ok()
     }
 }
