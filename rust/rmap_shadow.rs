@@ -65,7 +65,7 @@ module! {
 }
 
 /// The module's version, shown in `status`.
-pub(crate) const VERSION: &str = "0.3.0";
+pub(crate) const VERSION: &str = "0.4.0";
 
 /// Most files shadowed at once.
 pub(crate) const MAX_FILES: u32 = 1 << 20;
