@@ -65,6 +65,8 @@ TEST_F_TIMEOUT(module, load_unload, RS_TEST_TIMEOUT)
 /* status reports this kernel, its id ranges and the parameters in effect. */
 TEST_F_TIMEOUT(module, status_matches_kernel, RS_TEST_TIMEOUT)
 {
+	unsigned int ma, mi, pa;
+	char ver[32] = "", end;
 	struct utsname u;
 	char kernel[256];
 
@@ -82,15 +84,9 @@ TEST_F_TIMEOUT(module, status_matches_kernel, RS_TEST_TIMEOUT)
 		  rs_status_ll(self->status, "nr_cpu_ids"));
 	EXPECT_EQ(3, rs_status_ll(self->status, "param.nr_trees"));
 	EXPECT_EQ(100, rs_status_ll(self->status, "param.max_files"));
-	{
-		char v[32] = "";
-		unsigned int ma, mi, pa;
-		char end;
-
-		/* MAJOR.MINOR.PATCH, nothing else. */
-		ASSERT_EQ(0, rs_status_str(self->status, "version", v, sizeof(v)));
-		EXPECT_EQ(3, sscanf(v, "%u.%u.%u%c", &ma, &mi, &pa, &end)) TH_LOG("version '%s'", v);
-	}
+	/* MAJOR.MINOR.PATCH, nothing else. */
+	ASSERT_EQ(0, rs_status_str(self->status, "version", ver, sizeof(ver)));
+	EXPECT_EQ(3, sscanf(ver, "%u.%u.%u%c", &ma, &mi, &pa, &end)) TH_LOG("version '%s'", ver);
 }
 
 /* Defaults: one tree per node, 4096 files. */
