@@ -178,11 +178,7 @@ pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
         d.dropped_at_unload.load(Relaxed)
     )?;
     writeln!(f, "replay.skipped {}", d.skipped.load(Relaxed))?;
-    writeln!(
-        f,
-        "replay.skipped_memalloc {}",
-        d.skipped_memalloc.load(Relaxed)
-    )?;
+    writeln!(f, "replay.memalloc {}", d.memalloc.load(Relaxed))?;
     writeln!(f, "replay.hold {}", d.hold.load(Relaxed))?;
     writeln!(
         f,
