@@ -90,10 +90,13 @@ pub(crate) struct AnonEvents {
     pub(crate) underflows: u64,
 }
 
-/// `*c -= 1`, or count an underflow in `ev` instead of panicking in a probe.
-fn dec(c: &mut u64, ev: &mut AnonEvents) {
+/// `*c -= 1`, or count an underflow in `ev` instead of panicking in a probe
+/// (not while `seeding`: until the walk has counted what existed at load,
+/// a free of an older object finds the count short, as expected).
+fn dec(c: &mut u64, ev: &mut AnonEvents, seeding: bool) {
     match c.checked_sub(1) {
         Some(v) => *c = v,
+        None if seeding => {}
         None => ev.underflows += 1,
     }
 }
@@ -209,14 +212,14 @@ impl AnonState {
             }
             return;
         };
-        dec(&mut self.now.real_avc, &mut self.ev);
+        dec(&mut self.now.real_avc, &mut self.ev, self.seeding);
         if let Some(rec) = self.avs.get_mut(&av) {
-            if rec.navc == 0 {
+            if rec.navc == 0 && !self.seeding {
                 self.ev.underflows += 1;
             }
             rec.navc = rec.navc.saturating_sub(1);
             if rec.materialized {
-                dec(&mut self.now.lazy_avc, &mut self.ev);
+                dec(&mut self.now.lazy_avc, &mut self.ev, self.seeding);
             }
         }
     }
@@ -246,9 +249,9 @@ impl AnonState {
                 None => self.ev.unknown_put += 1,
                 Some(rec) => {
                     self.ev.av_freed += 1;
-                    dec(&mut self.now.real_av, &mut self.ev);
+                    dec(&mut self.now.real_av, &mut self.ev, self.seeding);
                     if rec.materialized {
-                        dec(&mut self.now.lazy_av, &mut self.ev);
+                        dec(&mut self.now.lazy_av, &mut self.ev, self.seeding);
                     }
                     if rec.navc != 0 {
                         self.ev.freed_with_avcs += 1;
@@ -267,7 +270,7 @@ impl AnonState {
 
     /// A VMA is being freed.
     pub(crate) fn vma_free(&mut self) {
-        dec(&mut self.now.vmas, &mut self.ev);
+        dec(&mut self.now.vmas, &mut self.ev, self.seeding);
     }
 
     /// Seeding found the AVCs `avcs` (with their anon_vmas `avs`) on a live

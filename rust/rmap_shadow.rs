@@ -469,23 +469,29 @@ impl Drop for Drain {
     }
 }
 
-/// What each tap kind probes: one row per probed function.
+/// What each tap kind probes: one row per probed function, in arming order.
+///
+/// The taps that end a record's life are armed before those that start
+/// one: a VMA (or AVC) linked after its link tap is armed is then always
+/// seen unlinked and freed too. (Armed the other way round, a VMA linked,
+/// unlinked and freed in the window between would leave a stale "linked"
+/// record, and a later VMA at the same address would be mistaken for it.)
+/// What happened before a tap was armed is the seeding walk's business.
 const TAP_TABLE: [(&CStr, TapKind); 14] = [
+    (c"vm_area_free", TapKind::Free),
+    (c"mapping_rmap_tree_remove", TapKind::Remove),
+    (c"anon_rmap_tree_remove", TapKind::AvcRemove),
+    (c"__put_anon_vma", TapKind::PutAnonVma),
+    (c"unlink_anon_vmas", TapKind::AnonUnlink),
     (c"mapping_rmap_tree_insert", TapKind::Insert),
     (c"mapping_rmap_tree_insert_after", TapKind::InsertAfter),
-    (c"mapping_rmap_tree_remove", TapKind::Remove),
     (c"__rmap_walk_file", TapKind::Walk),
     (c"__anon_vma_prepare", TapKind::AnonPrepare),
     (c"anon_vma_clone", TapKind::AnonClone),
     (c"anon_vma_fork", TapKind::AnonFork),
-    (c"unlink_anon_vmas", TapKind::AnonUnlink),
     (c"anon_rmap_tree_insert", TapKind::AvcInsert),
-    (c"anon_rmap_tree_remove", TapKind::AvcRemove),
-    (c"__put_anon_vma", TapKind::PutAnonVma),
     (c"vm_area_alloc", TapKind::VmaAlloc),
     (c"vm_area_dup", TapKind::VmaDup),
-    // Last: once every other tap is armed, init seeds the existing VMAs.
-    (c"vm_area_free", TapKind::Free),
 ];
 
 /// The armed taps, in [`TAP_TABLE`] order; dropping unregisters them.

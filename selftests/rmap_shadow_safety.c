@@ -570,7 +570,8 @@ static void loop_policy(void *arg)
 	static int n;
 
 	rs_write_str(RS_DEBUGFS "/policy", n++ % 2 ? "hash 4" : "node");
-	usleep(20 * 1000);
+	/* An open file pins the module: leave rmmod room between rebuilds. */
+	usleep(200 * 1000);
 }
 
 /*
