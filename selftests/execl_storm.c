@@ -3,6 +3,7 @@
  * execl_storm: a UnixBench-style execl loop on N processes.
  *
  *   execl_storm [-n PROCS] [-d SECONDS] [-p none|cpu|node|node=K]
+ *   execl_storm --file-vmas      # file VMAs one exec leaves mapped
  *
  * Each worker re-executes this (dynamically linked) program with execl()
  * until the deadline, so every iteration maps ld.so, libc.so and the binary
@@ -35,6 +36,26 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/*
+ * --file-vmas: prints how many file VMAs this program has mapped once
+ * started (the binary, ld.so, libc...): what one exec links, before the
+ * splits' re-inserts. The execl storm test's lower bound per exec.
+ */
+static int print_file_vmas(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return perror("/proc/self/maps"), 1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, " /") != NULL;
+	fclose(f);
+	printf("%d\n", n);
+	return 0;
 }
 
 /* Re-exec step: argv = [prog, "--child", deadline_ns, count, result_fd]. */
@@ -115,6 +136,8 @@ int main(int argc, char **argv)
 
 	if (argc == 5 && !strcmp(argv[1], "--child"))
 		return child_step(argv);
+	if (argc == 2 && !strcmp(argv[1], "--file-vmas"))
+		return print_file_vmas();
 
 	while ((opt = getopt(argc, argv, "n:d:p:")) != -1) {
 		switch (opt) {

@@ -4,7 +4,7 @@
 # An execl storm with rmap_shadow loaded: the storm completes, and the tap
 # saw, per exec, between K and 4K file VMA links, where K is the number of
 # file VMAs one exec of the storm's program leaves mapped (the binary, ld.so,
-# libc: read from a running instance's /proc/PID/maps). Links beyond K are
+# libc: `execl_storm --file-vmas` counts its own). Links beyond K are
 # the remove/re-insert pairs and new pieces of the splits ld.so makes
 # (mprotect of RELRO). The module unloads cleanly afterwards.
 set -u
@@ -14,12 +14,8 @@ ksft_require_root
 rs_unload_quiet
 rs_load || ksft_fail "load failed"
 
-# K: file VMAs of one exec of the storm program (its parent process).
-"$RS_BIN/execl_storm" -n 1 -d 2 -p cpu >/dev/null &
-spid=$!
-sleep 1
-k=$(grep -c ' /' "/proc/$spid/maps" 2>/dev/null || echo 0)
-wait "$spid" || ksft_fail "execl_storm (sizing run) failed"
+# K: file VMAs one exec of the storm program leaves mapped.
+k=$("$RS_BIN/execl_storm" --file-vmas) || ksft_fail "execl_storm --file-vmas failed"
 echo "# file VMAs per exec: $k"
 [ "$k" -ge 3 ] || ksft_fail "an exec maps $k file VMAs (< 3: binary, ld.so, libc)"
 
