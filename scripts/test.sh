@@ -99,12 +99,18 @@ proto_mismatch_fails_build() {
 	local bad out
 	out=$(make -C "$RS_REPO" KDIR="$kdir" RS_PROTO_SELFTEST=1 2>&1) && { echo "$out"; echo "built anyway"; return 1; }
 	grep -q "prototype of mapping_rmap_tree_insert differs" <<<"$out" || { echo "$out" | tail -n 20; return 1; }
+	# The build tree's source link names the source as the root sees it
+	# (/cache/...); on the host it lives under $RS_CACHE.
+	local src
+	src=$(readlink "$kdir/source")
+	src=$RS_CACHE${src#/cache}
+	[ -r "$src/mm/rmap.c" ] || { echo "no $src/mm/rmap.c"; return 1; }
 	bad=$(mktemp)
-	sed 's/unsigned long nr_pages,/unsigned int nr_pages,/' "$(readlink "$kdir/source")/mm/rmap.c" >"$bad"
-	out=$("$RS_REPO/scripts/check-protos.sh" "$(readlink "$kdir/source")" "$bad" 2>&1) && { rm -f "$bad"; echo "accepted a changed prototype"; return 1; }
+	sed 's/unsigned long nr_pages,/unsigned int nr_pages,/' "$src/mm/rmap.c" >"$bad"
+	out=$("$RS_REPO/scripts/check-protos.sh" "$src" "$bad" 2>&1) && { rm -f "$bad"; echo "accepted a changed prototype"; return 1; }
 	rm -f "$bad"
 	grep -q "prototype of __rmap_walk_file differs" <<<"$out" || { echo "$out"; return 1; }
-	"$RS_REPO/scripts/check-protos.sh" "$(readlink "$kdir/source")"
+	"$RS_REPO/scripts/check-protos.sh" "$src"
 }
 check "host: a changed probe prototype fails the build" proto_mismatch_fails_build
 # The checks above leave the tree clean; rebuild the module for the guests.
