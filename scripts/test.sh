@@ -167,6 +167,32 @@ check "host: selftests build" rs_chroot make -C "$RS_REPO/selftests" KSRC="$ksrc
 # check the log from each test's start; this catches what they cannot see:
 # a report during boot, between tests, or in a guest that died).
 report_pat='WARNING:|BUG:|Oops|general protection fault|UBSAN:|possible circular locking dependency|possible recursive locking|inconsistent lock state|suspicious RCU usage|DEBUG_LOCKS_WARN_ON|sleeping function called from invalid context|Kernel panic|kernel BUG|rcu: INFO:|detected stall|turning off the locking correctness validator|queued lock replays|suspected memory leaks'
+# stamp FILE: copy stdin to stdout; write to FILE, for each harness test and
+# each runner program, "took SECONDS NAME" (host clock), and "boot SECONDS"
+# for the time until the first test started. Where a suite's time goes.
+stamp() {
+	local out=$1 line start now cur="" name booted=""
+	start=$(date +%s)
+	: >"$out"
+	while IFS= read -r line; do
+		printf '%s\n' "$line"
+		case "$line" in
+		"# #  RUN "*|"# selftests: "*)
+			now=$(date +%s)
+			[ -n "$booted" ] || { booted=1; echo "boot $((now - start))" >>"$out"; }
+			[ -z "$cur" ] || echo "took $((now - start)) $cur" >>"$out"
+			start=$now
+			name=${line#\# \#  RUN }; name=${name#\# selftests: }
+			name=${name% ...}
+			cur=${name#"${name%%[! ]*}"} ;;
+		"ok "*"selftests: "*|"not ok "*"selftests: "*)
+			now=$(date +%s)
+			[ -z "$cur" ] || echo "took $((now - start)) $cur" >>"$out"
+			cur="" start=$now ;;
+		esac
+	done
+	[ -z "$cur" ] || echo "took $(($(date +%s) - start)) $cur (unfinished)" >>"$out"
+}
 for topo in "${topos[@]}"; do
 	log=$logdir/guest-$topo.log
 	# The guest's console goes into the log too (RMAP_SHADOW_VM_VERBOSE):
@@ -174,8 +200,10 @@ for topo in "${topos[@]}"; do
 	# buffer keeps an early splat from rolling out of dmesg.
 	RMAP_SHADOW_VM_VERBOSE=1 "$RS_REPO/scripts/vm.sh" -t 1500 -a slab_nomerge -a log_buf_len=16M "$topo" "$FLAVOR" \
 		"echo clear >/sys/kernel/debug/kmemleak; RS_EXPECT_KMEMLEAK=1 RMAP_SHADOW_KO=$RS_REPO/rmap_shadow.ko make -s -C selftests KSRC=$ksrc run_tests" \
-		>"$log" 2>&1
-	rc=$?
+		2>&1 | stamp "$logdir/guest-$topo.times" >"$log"
+	rc=${PIPESTATUS[0]}
+	echo "# $topo: $(awk '$1 == "took" { n++ } END { print n + 0 }' "$logdir/guest-$topo.times") timed lines in guest-$topo.times; slowest:"
+	sort -k2,2nr "$logdir/guest-$topo.times" | awk '$1 == "took"' | head -n 5 | sed 's/^/#   /'
 	got=0 plan=0 seen=0 programs=0
 	while IFS= read -r line; do
 		case "$line" in
