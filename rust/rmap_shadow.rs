@@ -26,6 +26,7 @@ mod itree;
 mod kmm;
 mod kprobe;
 mod locks;
+mod percpu;
 mod policy;
 mod shadow;
 mod status;
@@ -39,8 +40,10 @@ mod views;
 use anon::AnonState;
 use kprobe::{Kprobe, KprobeHandler, Regs};
 use locks::{DeferStats, Op};
+use percpu::PerCpu;
 use policy::{Policy, TreeCount, MAX_TREES};
 use shadow::{ShadowState, VmaView};
+use timing::TapSums;
 
 module! {
     type: RmapShadow,
@@ -164,22 +167,57 @@ pub(crate) fn cpu_node() -> (u32, u32) {
     }
 }
 
-/// Tap hit counters.
-pub(crate) struct TapCounters {
-    /// `mapping_rmap_tree_insert`.
-    pub(crate) insert: Atomic<u64>,
-    /// `mapping_rmap_tree_insert_after`.
-    pub(crate) insert_after: Atomic<u64>,
-    /// `mapping_rmap_tree_remove`.
-    pub(crate) remove: Atomic<u64>,
-    /// `vm_area_free`.
-    pub(crate) free: Atomic<u64>,
-    /// `__rmap_walk_file`.
-    pub(crate) walk: Atomic<u64>,
-    /// Hits outside task context (ignored).
-    pub(crate) not_task: Atomic<u64>,
-    /// Hits of the `test_tap` probe.
-    pub(crate) test: Atomic<u64>,
+/// What the taps do (`mode` debugfs file).
+///
+/// Every mode keeps the same probes armed; the mode is read once at the
+/// start of each hit. `Empty` is the floor of tapping at all (a hit costs
+/// the kprobe and one load); `Counters` adds the per-CPU hit count;
+/// `Shadow` keeps the shadow trees and the lazy anon state; `All` also
+/// queues the lock replays.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    /// Handlers return at once.
+    Empty = 0,
+    /// Hits counted per CPU, nothing else.
+    Counters = 1,
+    /// Hits counted and the shadow kept; no replay queued.
+    Shadow = 2,
+    /// Everything: the shadow and the replays of the lock designs.
+    All = 3,
+}
+
+impl Mode {
+    /// The mode stored as `v`.
+    pub(crate) fn from_u32(v: u32) -> Self {
+        match v {
+            0 => Mode::Empty,
+            1 => Mode::Counters,
+            2 => Mode::Shadow,
+            _ => Mode::All,
+        }
+    }
+
+    /// Its name in `mode`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Mode::Empty => "empty",
+            Mode::Counters => "counters",
+            Mode::Shadow => "shadow",
+            Mode::All => "all",
+        }
+    }
+
+    /// The mode named `s`.
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        [Mode::Empty, Mode::Counters, Mode::Shadow, Mode::All]
+            .into_iter()
+            .find(|m| m.name() == s)
+    }
+
+    /// Whether the taps keep the shadow (and the anon state) in this mode.
+    pub(crate) fn shadows(self) -> bool {
+        matches!(self, Mode::Shadow | Mode::All)
+    }
 }
 
 /// State shared by the taps and debugfs, alive as long as any of them.
@@ -187,8 +225,12 @@ pub(crate) struct TapCounters {
 pub(crate) struct Shared {
     /// The validated load-time parameters.
     pub(crate) params: Params,
-    /// Tap hits.
-    pub(crate) taps: TapCounters,
+    /// Tap hits and handler times, per CPU.
+    pub(crate) taps: PerCpu<timing::CpuTaps>,
+    /// What the taps do: a [`Mode`].
+    pub(crate) mode: Atomic<u32>,
+    /// Whether the taps time their handlers (`mode` file: `timing on|off`).
+    pub(crate) timing_on: Atomic<u32>,
     /// The shadow split i_mmap.
     #[pin]
     pub(crate) shadow: SpinLock<ShadowState>,
@@ -205,8 +247,6 @@ pub(crate) struct Shared {
     /// The lazy anon rmap bookkeeping.
     #[pin]
     pub(crate) anon: SpinLock<AnonState>,
-    /// Handler costs per tap kind.
-    pub(crate) timing: timing::TapTiming,
     /// The in-kernel storm's last run (its threads, while running).
     #[pin]
     pub(crate) storm: Mutex<Option<storm::Storm>>,
@@ -229,11 +269,63 @@ impl Shared {
         drop(old);
         views::seed(self, false)
     }
+
+    /// Switches the taps to `mode`. The caller holds `rebuild`.
+    ///
+    /// Leaving the modes that keep the shadow empties it (its file
+    /// references go: nothing keeps a file alive once the taps stop
+    /// following its VMAs) after every handler that still saw the old mode
+    /// has returned (handlers run with preemption disabled, so an RCU grace
+    /// period waits for them). Entering them starts from an empty shadow and
+    /// anon state and seeds both from the live mms, as a load does: taps
+    /// first, then the walk.
+    pub(crate) fn set_mode(&self, mode: Mode) -> Result {
+        let old = self.mode();
+        if old == mode {
+            return Ok(());
+        }
+        if old.shadows() && !mode.shadows() {
+            self.mode.store(mode as u32, Relaxed);
+            // SAFETY: process context (a debugfs write), no lock held.
+            unsafe { kernel::bindings::synchronize_rcu() };
+            let files = {
+                let mut s = self.shadow.lock();
+                let files = s.clear();
+                s.seeding = false;
+                files
+            };
+            drop(files);
+            let mut a = self.anon.lock();
+            *a = AnonState::new();
+            a.seeding = false;
+            return Ok(());
+        }
+        if !old.shadows() && mode.shadows() {
+            {
+                let mut s = self.shadow.lock();
+                let stats = s.stats;
+                let (policy, trees) = (s.policy, s.tree_count);
+                drop(s.clear());
+                *s = ShadowState::new(policy, trees, self.params.max_files);
+                s.stats = stats;
+            }
+            *self.anon.lock() = AnonState::new();
+            self.mode.store(mode as u32, Relaxed);
+            // SAFETY: process context, no lock held. Every handler that saw
+            // the old mode (and skipped its event) has returned: the walk
+            // below sees what they did.
+            unsafe { kernel::bindings::synchronize_rcu() };
+            return views::seed(self, true);
+        }
+        // `shadow` <-> `all`: only whether replays are queued changes.
+        self.mode.store(mode as u32, Relaxed);
+        Ok(())
+    }
 }
 
 /// Which rmap operation a [`Tap`] watches.
 #[derive(Clone, Copy)]
-enum TapKind {
+pub(crate) enum TapKind {
     /// `mapping_rmap_tree_insert(vma, mapping)`.
     Insert,
     /// `mapping_rmap_tree_insert_after(vma, prev, mapping)`.
@@ -314,57 +406,80 @@ impl TapKind {
     }
 }
 
-/// `taps`: per tap, hits and the handler's cost (ns).
+/// `taps`: per tap, hits, the handler's cost (ns) and the runs timed.
 pub(crate) fn show_taps(sh: &Arc<Shared>, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-    writeln!(f, "tap hits mean_ns p50_ns p99_ns max_ns")?;
+    writeln!(f, "tap hits mean_ns p50_ns p99_ns max_ns timed")?;
     for (i, k) in TapKind::ALL.iter().enumerate() {
-        let s = sh.timing.summary(i);
+        let s = sh.taps.summary(i);
         writeln!(
             f,
-            "{} {} {} {} {} {}",
+            "{} {} {} {} {} {} {}",
             k.name(),
-            s.n,
+            sh.taps.hits(i),
             s.mean,
             s.p50,
             s.p99,
-            s.max
+            s.max,
+            s.n
         )?;
     }
     Ok(())
 }
 
+impl Shared {
+    /// Hits of the taps of `kind`, summed over CPUs.
+    pub(crate) fn hits(&self, kind: TapKind) -> u64 {
+        self.taps.hits(kind as usize)
+    }
+
+    /// The taps' current mode.
+    pub(crate) fn mode(&self) -> Mode {
+        Mode::from_u32(self.mode.load(Relaxed))
+    }
+}
+
 impl KprobeHandler for Tap {
     fn pre(&self, regs: &Regs) {
+        let sh = &*self.shared;
+        let mode = sh.mode();
+        if mode == Mode::Empty {
+            return;
+        }
+        // Preemption is off in a kprobe handler: this CPU's slot stays ours.
+        let cpu = sh.taps.this_cpu();
         // The shadow's spinlocks are not irqsave: a tap must never take them
         // from interrupt context. None of the probed functions runs there;
         // if one ever does, the event is counted and ignored.
         if !sys::in_task() {
-            self.shared.taps.not_task.add(1, Relaxed);
+            cpu.not_task();
+            return;
+        }
+        cpu.hit(self.kind as usize);
+        if mode == Mode::Counters || matches!(self.kind, TapKind::Test) {
+            return;
+        }
+        if sh.timing_on.load(Relaxed) == 0 {
+            self.handle(regs, mode);
             return;
         }
         let t0 = locks::now_ns();
-        self.handle(regs);
-        let ns = locks::now_ns().saturating_sub(t0);
-        self.shared.timing.record(self.kind as usize, ns);
+        self.handle(regs, mode);
+        cpu.record(self.kind as usize, locks::now_ns().saturating_sub(t0));
     }
 }
 
 impl Tap {
-    /// The tap's work (atomic context).
-    fn handle(&self, regs: &Regs) {
+    /// The tap's work in a mode that keeps the shadow (atomic context);
+    /// the lock replays are queued only in [`Mode::All`].
+    fn handle(&self, regs: &Regs, mode: Mode) {
         let sh = &*self.shared;
+        let replay = mode == Mode::All;
         let vma = regs.arg(0);
         match self.kind {
             TapKind::Insert | TapKind::InsertAfter => {
                 let (prev, mapping) = match self.kind {
-                    TapKind::Insert => {
-                        sh.taps.insert.add(1, Relaxed);
-                        (None, regs.arg(1))
-                    }
-                    _ => {
-                        sh.taps.insert_after.add(1, Relaxed);
-                        (Some(regs.arg(1)), regs.arg(2))
-                    }
+                    TapKind::Insert => (None, regs.arg(1)),
+                    _ => (Some(regs.arg(1)), regs.arg(2)),
                 };
                 // SAFETY: at the entry of the insert functions `vma` is a
                 // live file VMA and the caller holds the real
@@ -381,24 +496,22 @@ impl Tap {
                     let touched = s.link(&v, prev, task, cpu, node);
                     (touched, locks::now_ns().saturating_sub(t0))
                 };
-                if let Some((l, tree)) = touched {
+                if let Some((l, tree)) = touched.filter(|_| replay) {
                     locks::queue(&self.shared, &l, Op::Insert, tree, ns);
                 }
             }
             TapKind::Remove => {
-                sh.taps.remove.add(1, Relaxed);
                 let (touched, ns) = {
                     let mut s = sh.shadow.lock();
                     let t0 = locks::now_ns();
                     let touched = s.unlink(vma, regs.arg(1));
                     (touched, locks::now_ns().saturating_sub(t0))
                 };
-                if let Some((l, tree)) = touched {
+                if let Some((l, tree)) = touched.filter(|_| replay) {
                     locks::queue(&self.shared, &l, Op::Remove, tree, ns);
                 }
             }
             TapKind::Walk => {
-                sh.taps.walk.add(1, Relaxed);
                 let (mapping, start) = (regs.arg(1), regs.arg(2) as u64);
                 // Kernel-supplied values: never an overflow panic in a probe.
                 let last = start.saturating_add((regs.arg(3) as u64).max(1) - 1);
@@ -408,12 +521,11 @@ impl Tap {
                     let found = s.walk(mapping, start, last);
                     (found, locks::now_ns().saturating_sub(t0))
                 };
-                if let Some((l, _)) = found {
+                if let Some((l, _)) = found.filter(|_| replay) {
                     locks::queue(&self.shared, &l, Op::Walk, 0, ns);
                 }
             }
             TapKind::Free => {
-                sh.taps.free.add(1, Relaxed);
                 sh.shadow.lock().free(vma);
                 sh.anon.lock().vma_free();
             }
@@ -450,9 +562,8 @@ impl Tap {
                 let task = kernel::task::Task::current_raw() as usize;
                 sh.shadow.lock().note_dup(task, vma);
             }
-            TapKind::Test => {
-                sh.taps.test.add(1, Relaxed);
-            }
+            // Counted in `pre`, nothing else.
+            TapKind::Test => {}
         }
     }
 }
@@ -550,22 +661,15 @@ impl kernel::Module for RmapShadow {
         let shared = Arc::pin_init(
             try_pin_init!(Shared {
                 params,
-                taps: TapCounters {
-                    insert: Atomic::new(0),
-                    insert_after: Atomic::new(0),
-                    remove: Atomic::new(0),
-                    free: Atomic::new(0),
-                    walk: Atomic::new(0),
-                    not_task: Atomic::new(0),
-                    test: Atomic::new(0),
-                },
+                taps: PerCpu::new(timing::CpuTaps::new)?,
+                mode: Atomic::new(Mode::All as u32),
+                timing_on: Atomic::new(1),
                 shadow <- new_spinlock!(ShadowState::new(params.policy, params.tree_count, params.max_files)),
                 rebuild <- new_mutex!(()),
                 verdict <- new_mutex!(KVec::new()),
                 designs: Atomic::new(locks::ALL_DESIGNS),
                 defer_stats: DeferStats::new(),
                 anon <- new_spinlock!(AnonState::new()),
-                timing: timing::TapTiming::new(TapKind::ALL.len())?,
                 storm <- new_mutex!(None),
             }? Error),
             GFP_KERNEL,

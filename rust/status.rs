@@ -6,11 +6,7 @@
 
 use crate::{sys, Shared, VERSION};
 use core::fmt;
-use kernel::{
-    cpu,
-    prelude::*,
-    sync::{atomic::Relaxed, Arc},
-};
+use kernel::{cpu, prelude::*, sync::Arc};
 
 /// Writes the `status` file.
 pub(crate) fn show(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -28,7 +24,7 @@ pub(crate) fn show(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Res
     writeln!(
         f,
         "tap.mapping_rmap_tree_insert: {}",
-        shared.taps.insert.load(Relaxed)
+        shared.hits(crate::TapKind::Insert)
     )?;
     let s = shared.shadow.lock();
     writeln!(f, "policy: {}", s.policy.name())?;

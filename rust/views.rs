@@ -10,7 +10,8 @@ use crate::{
     locks::{self, Design, FileLocks, LockStat, TimedLock},
     policy::{Policy, TreeCount},
     shadow::{self, FileRef},
-    verify, Shared,
+    timing::TapSums,
+    verify, Mode, Shared, TapKind,
 };
 use core::fmt::{self, Write};
 use kernel::{
@@ -21,7 +22,7 @@ use kernel::{
 };
 
 /// Every debugfs file, in `ls` order of the documentation.
-pub(crate) static VIEWS: [View; 10] = [
+pub(crate) static VIEWS: [View; 11] = [
     View {
         name: c"status",
         show: crate::status::show,
@@ -72,7 +73,47 @@ pub(crate) static VIEWS: [View; 10] = [
         show: show_storm,
         write: Some(write_storm),
     },
+    View {
+        name: c"mode",
+        show: show_mode,
+        write: Some(write_mode),
+    },
 ];
+
+/// `mode`: what the taps do, and whether they time their handlers.
+fn show_mode(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "mode {}", sh.mode().name())?;
+    let on = sh.timing_on.load(Relaxed) != 0;
+    writeln!(f, "timing {}", if on { "on" } else { "off" })
+}
+
+/// Writing `mode`: `empty`, `counters`, `shadow` or `all` (see
+/// [`crate::Mode`]); `timing on` or `timing off`.
+fn write_mode(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; MAX_WRITE];
+    let n = read_line(r, &mut buf)?;
+    let s = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
+    match s {
+        "timing on" => sh.timing_on.store(1, Relaxed),
+        "timing off" => sh.timing_on.store(0, Relaxed),
+        _ => {
+            let mode = Mode::parse(s).ok_or(EINVAL)?;
+            let _serial = sh.rebuild.lock();
+            sh.set_mode(mode)?;
+        }
+    }
+    Ok(())
+}
+
+/// `EBUSY` unless the taps keep the shadow (`mode` `shadow` or `all`):
+/// there is nothing to rebuild or verify otherwise.
+fn need_shadow(sh: &Shared) -> Result {
+    if sh.mode().shadows() {
+        Ok(())
+    } else {
+        Err(EBUSY)
+    }
+}
 
 /// Longest input any writable file accepts.
 const MAX_WRITE: usize = input::MAX_WRITE;
@@ -98,26 +139,18 @@ pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
         (s.stats, s.nr_files(), s.nr_vma_records(), s.bytes())
     };
     writeln!(f, "counter value")?;
-    let taps = &sh.taps;
-    writeln!(
-        f,
-        "tap.mapping_rmap_tree_insert {}",
-        taps.insert.load(Relaxed)
-    )?;
-    writeln!(
-        f,
-        "tap.mapping_rmap_tree_insert_after {}",
-        taps.insert_after.load(Relaxed)
-    )?;
-    writeln!(
-        f,
-        "tap.mapping_rmap_tree_remove {}",
-        taps.remove.load(Relaxed)
-    )?;
-    writeln!(f, "tap.vm_area_free {}", taps.free.load(Relaxed))?;
-    writeln!(f, "tap.__rmap_walk_file {}", taps.walk.load(Relaxed))?;
-    writeln!(f, "tap.not_task {}", taps.not_task.load(Relaxed))?;
-    writeln!(f, "tap.test {}", taps.test.load(Relaxed))?;
+    for (name, kind) in [
+        ("mapping_rmap_tree_insert", TapKind::Insert),
+        ("mapping_rmap_tree_insert_after", TapKind::InsertAfter),
+        ("mapping_rmap_tree_remove", TapKind::Remove),
+        ("vm_area_free", TapKind::Free),
+        ("__rmap_walk_file", TapKind::Walk),
+    ] {
+        writeln!(f, "tap.{name} {}", sh.hits(kind))?;
+    }
+    writeln!(f, "tap.not_task {}", sh.taps.not_task())?;
+    writeln!(f, "tap.test {}", sh.hits(TapKind::Test))?;
+    writeln!(f, "tap.percpu_bytes {}", sh.taps.bytes())?;
     writeln!(f, "shadow.linked {}", st.linked)?;
     writeln!(f, "shadow.unlinked {}", st.unlinked)?;
     writeln!(f, "shadow.seeded {}", st.seeded)?;
@@ -208,6 +241,7 @@ pub(crate) fn write_policy(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result 
     let n = read_line(r, &mut buf)?;
     let s = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
     let _rebuild = sh.rebuild.lock();
+    need_shadow(sh)?;
     let cur = sh.shadow.lock().tree_count;
     let (policy, trees) = parse_policy(s, cur)?;
     sh.set_policy(policy, trees)
@@ -251,6 +285,7 @@ pub(crate) fn write_verify(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result 
     let mut name = [0u8; 256];
     if arg == "all" {
         let _serial = sh.rebuild.lock();
+        need_shadow(sh)?;
         for f in shadowed_files(sh)?.iter() {
             let finding = verify::verify_mapping(sh, Mapping::of_file(f))?;
             checked += 1;
@@ -273,6 +308,7 @@ pub(crate) fn write_verify(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result 
         }
         let finding = {
             let _serial = sh.rebuild.lock();
+            need_shadow(sh)?;
             verify::verify_mapping(sh, p.mapping())?
         };
         checked = 1;

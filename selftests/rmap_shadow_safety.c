@@ -16,7 +16,8 @@
  *    queued a replay;
  *  - load_fails_on_bad_probe: a missing or unprobeable symbol;
  *  - debugfs_input_edges, debugfs_modes: bad input and permissions;
- *  - fuzz_writes_during_storm: random writes to every writable file.
+ *  - fuzz_writes_during_storm: random writes to every writable file;
+ *  - mode_switch: the tap modes and the timing switch.
  *
  * Every test checks the kernel log for reports from its own start and the
  * module's invariants in its teardown.
@@ -443,7 +444,7 @@ TEST_F_TIMEOUT(safety, debugfs_modes, RS_TEST_TIMEOUT)
 		{ "status", 0400 }, { "stats", 0400 },	{ "files", 0400 },
 		{ "policy", 0600 }, { "verify", 0600 }, { "memory", 0400 },
 		{ "locks", 0600 },  { "anon", 0600 },	{ "taps", 0400 },
-		{ "storm", 0600 },
+		{ "storm", 0600 }, { "mode", 0600 },
 	};
 	struct dirent *d;
 	struct stat st;
@@ -475,7 +476,8 @@ TEST_F_TIMEOUT(safety, debugfs_modes, RS_TEST_TIMEOUT)
  */
 TEST_F_TIMEOUT(safety, debugfs_input_edges, RS_TEST_TIMEOUT)
 {
-	static const char *const writable[] = { "policy", "verify", "locks", "anon", "storm" };
+	static const char *const writable[] = { "policy", "verify", "locks",
+						"anon",	  "storm",  "mode" };
 	char big[300], p[128], *text;
 	size_t i;
 	int fd, err;
@@ -632,8 +634,8 @@ TEST_F_TIMEOUT(safety, unload_under_load, RS_TEST_TIMEOUT)
 	close(fd);
 }
 
-/* The `taps` row of @tap: hits, mean, p50, p99, max. */
-static int taps_row(const char *tap, long long v[5])
+/* The `taps` row of @tap: hits, mean, p50, p99, max, timed. */
+static int taps_row(const char *tap, long long v[6])
 {
 	char *text = rs_read_file(RS_DEBUGFS "/taps"), *line, *save = NULL;
 	int found = -1;
@@ -643,8 +645,8 @@ static int taps_row(const char *tap, long long v[5])
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char name[64];
 
-		if (sscanf(line, "%63s %lld %lld %lld %lld %lld", name, &v[0], &v[1], &v[2], &v[3],
-			   &v[4]) == 6 && !strcmp(name, tap)) {
+		if (sscanf(line, "%63s %lld %lld %lld %lld %lld %lld", name, &v[0], &v[1], &v[2],
+			   &v[3], &v[4], &v[5]) == 7 && !strcmp(name, tap)) {
 			found = 0;
 			break;
 		}
@@ -656,7 +658,7 @@ static int taps_row(const char *tap, long long v[5])
 /* `taps`: hits count what the test did, and the cost figures are ordered. */
 TEST_F_TIMEOUT(safety, taps_file_counts_hits, RS_TEST_TIMEOUT)
 {
-	long long before[5], after[5];
+	long long before[6], after[6];
 	void *maps[32];
 	int fd, i;
 
@@ -668,6 +670,10 @@ TEST_F_TIMEOUT(safety, taps_file_counts_hits, RS_TEST_TIMEOUT)
 	ASSERT_EQ(0, taps_row("mapping_rmap_tree_insert", after));
 	/* 32 new VMAs are 32 links at least (other processes may add some). */
 	EXPECT_LE(before[0] + 32, after[0]);
+	/* Timing is on: every hit is timed (a hit of another task may be
+	 * counted and not yet timed as the file is read). */
+	EXPECT_LE(after[5], after[0]);
+	EXPECT_LE(after[0] - after[5], 4) TH_LOG("hits %lld timed %lld", after[0], after[5]);
 	EXPECT_LE(after[2], after[3]);
 	EXPECT_LE(after[3], after[4] + after[4] / 4 + 1) TH_LOG("p99 %lld max %lld", after[3], after[4]);
 	EXPECT_LE(after[1], after[4]);
@@ -675,6 +681,110 @@ TEST_F_TIMEOUT(safety, taps_file_counts_hits, RS_TEST_TIMEOUT)
 	for (i = 0; i < 32; i++)
 		munmap(maps[i], PAGE);
 	close(fd);
+}
+
+/* The `mode` file's first line, "mode NAME". */
+static int mode_is(const char *want)
+{
+	char *text = rs_read_file(RS_DEBUGFS "/mode"), line[64];
+	int ok;
+
+	if (!text)
+		return 0;
+	snprintf(line, sizeof(line), "mode %s\n", want);
+	ok = !strncmp(text, line, strlen(line));
+	free(text);
+	return ok;
+}
+
+/*
+ * The tap modes (issue: a mode switch for measuring the floor): `empty`
+ * counts nothing, `counters` counts every hit and keeps no shadow (it lets
+ * go of the files: umount works), `shadow` reseeds and keeps it exactly
+ * but queues no replay, `all` replays; `timing off` stops the timing, not
+ * the counting. Every count below is of VMAs this test maps: exact lower
+ * bounds, and exact zeros where the taps must not count at all.
+ */
+TEST_F_TIMEOUT(safety, mode_switch, RS_TEST_TIMEOUT)
+{
+	long long h0, h1, q0, r0[6], r1[6];
+	void *maps[8];
+	char *text;
+	int fd, err, i;
+
+	fd = rs_tmpfs_file(self->mnt, self->path, 8);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rs_load(""));
+	EXPECT_TRUE(mode_is("all"));
+	EXPECT_EQ(-EINVAL, rs_write_str(RS_DEBUGFS "/mode", "bogus"));
+	EXPECT_EQ(-EINVAL, rs_write_str(RS_DEBUGFS "/mode", "timing maybe"));
+
+	/* counters: hits counted, no shadow, no verify, no policy rebuild. */
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/mode", "counters"));
+	EXPECT_TRUE(mode_is("counters"));
+	h0 = rs_stat("tap.mapping_rmap_tree_insert");
+	ASSERT_EQ(0, rs_map_pages(fd, 8, maps));
+	h1 = rs_stat("tap.mapping_rmap_tree_insert");
+	EXPECT_LE(h0 + 8, h1);
+	EXPECT_EQ(0, rs_stat("files"));
+	EXPECT_EQ(-EBUSY, rs_write_str(RS_DEBUGFS "/verify", self->path));
+	EXPECT_EQ(-EBUSY, rs_write_str(RS_DEBUGFS "/verify", "all"));
+	EXPECT_EQ(-EBUSY, rs_write_str(RS_DEBUGFS "/policy", "hash 4"));
+	for (i = 0; i < 8; i++)
+		munmap(maps[i], PAGE);
+
+	/* empty: not even counted. */
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/mode", "empty"));
+	h0 = rs_stat("tap.mapping_rmap_tree_insert");
+	ASSERT_EQ(0, rs_map_pages(fd, 8, maps));
+	h1 = rs_stat("tap.mapping_rmap_tree_insert");
+	EXPECT_EQ(h0, h1);
+
+	/* shadow: reseeded with the 8 mappings alive; kept exactly; no replay. */
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/mode", "shadow"));
+	EXPECT_TRUE(mode_is("shadow"));
+	text = verify_text(self->path, &err);
+	ASSERT_NE(NULL, text) TH_LOG("verify: %d", err);
+	EXPECT_EQ(0, strncmp(text, "OK", 2)) TH_LOG("verify after reseeding: %s", text);
+	free(text);
+	q0 = rs_stat("replay.queued");
+	for (i = 0; i < 8; i++)
+		munmap(maps[i], PAGE);
+	ASSERT_EQ(0, rs_map_pages(fd, 8, maps));
+	EXPECT_EQ(q0, rs_stat("replay.queued"));
+	text = verify_text(self->path, &err);
+	ASSERT_NE(NULL, text) TH_LOG("verify: %d", err);
+	EXPECT_EQ(0, strncmp(text, "OK", 2)) TH_LOG("verify in shadow mode: %s", text);
+	free(text);
+
+	/* timing off: hits go on, the timed count stops. */
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/mode", "timing off"));
+	ASSERT_EQ(0, taps_row("mapping_rmap_tree_insert", r0));
+	for (i = 0; i < 8; i++)
+		munmap(maps[i], PAGE);
+	ASSERT_EQ(0, rs_map_pages(fd, 8, maps));
+	ASSERT_EQ(0, taps_row("mapping_rmap_tree_insert", r1));
+	EXPECT_LE(r0[0] + 8, r1[0]);
+	EXPECT_EQ(r0[5], r1[5]);
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/mode", "timing on"));
+
+	/* all: the replays are queued again (and run on the way back). */
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/mode", "all"));
+	q0 = rs_stat("replay.queued");
+	for (i = 0; i < 8; i++)
+		munmap(maps[i], PAGE);
+	EXPECT_LE(q0 + 1, rs_stat("replay.queued"));
+
+	/* Leaving the shadow modes lets go of the file: umount works. */
+	ASSERT_EQ(0, rs_map_pages(fd, 8, maps));
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/mode", "counters"));
+	for (i = 0; i < 8; i++)
+		munmap(maps[i], PAGE);
+	close(fd);
+	EXPECT_EQ(0, umount(self->mnt)) TH_LOG("umount in counters mode: %s", strerror(errno));
+	rmdir(self->mnt);
+	self->mnt[0] = 0;
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/mode", "all"));
 }
 
 /* max_files: past it, a new file's VMAs are dropped (counted), not shadowed. */
@@ -738,7 +848,8 @@ static size_t fuzz_input(char *buf, size_t cap, unsigned int *seed)
 	static const char *const valid[] = {
 		"node", "smallest,cpus32", "hash 4", "cpu,2", "single", "all", "off", "reset",
 		"single,inverted", "start design=single policy=node trees=2 secs=1 vmas=10",
-		"stop", "/tmp", "all", "hold", "release",
+		"stop", "/tmp", "all", "hold", "release", "counters", "shadow", "empty",
+		"timing off", "timing on",
 	};
 	size_t len, i;
 
@@ -766,7 +877,8 @@ static size_t fuzz_input(char *buf, size_t cap, unsigned int *seed)
  */
 TEST_F_TIMEOUT(safety, fuzz_writes_during_storm, RS_TEST_TIMEOUT)
 {
-	static const char *const writable[] = { "policy", "verify", "locks", "anon", "storm" };
+	static const char *const writable[] = { "policy", "verify", "locks",
+						"anon",	  "storm",  "mode" };
 	unsigned int seed = 12345;
 	char buf[4100], p[128], *text;
 	pid_t kids[2];
@@ -803,6 +915,8 @@ TEST_F_TIMEOUT(safety, fuzz_writes_during_storm, RS_TEST_TIMEOUT)
 			}
 		}
 		/* Undo what valid commands may have set. */
+		rs_write_str(RS_DEBUGFS "/mode", "all");
+		rs_write_str(RS_DEBUGFS "/mode", "timing on");
 		rs_write_str(RS_DEBUGFS "/locks", "release");
 		rs_write_str(RS_DEBUGFS "/storm", "stop");
 	}
