@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-CONFIGS = ["unloaded", "taps", "all", "single", "all-trees", "inverted"]
+CONFIGS = ["unloaded", "empty", "counters", "taps", "all", "single", "all-trees", "inverted"]
 DESIGNS = ["single", "all-trees", "inverted"]
 
 
@@ -171,7 +171,9 @@ def main(raw, outdir):
             md.append(f"| {cfg} | {len(lps)} | {np.mean(lps):.2f} | {np.std(lps, ddof=1):.2f} "
                       f"| ± {ci95(lps):.2f} | {welch(lps, base_l):.3g} | {lock_cols} |")
         un = col(topo, "unloaded", "loops_per_sec")
-        for cfg, what in (("taps", "every tap, no design replayed"),
+        for cfg, what in (("empty", "probes armed, handlers return at once"),
+                          ("counters", "hits counted per CPU, no shadow"),
+                          ("taps", "the shadow kept (mode shadow), no design replayed"),
                           ("all", "every tap, every design replayed")):
             al = col(topo, cfg, "loops_per_sec")
             if len(un) < 2 or len(al) < 2:

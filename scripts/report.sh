@@ -11,7 +11,9 @@
 # repetition:
 #
 #   unloaded   the module not loaded (the baseline of the overhead)
-#   taps       loaded, every tap on (the shadow kept), no lock design replayed
+#   empty      loaded, `mode empty`: the probes armed, handlers return at once
+#   counters   loaded, `mode counters`: hits counted per CPU, no shadow
+#   taps       loaded, `mode shadow`: the shadow kept, no lock design replayed
 #   all        loaded, every tap on, every lock design replayed
 #   single     loaded, only the `single` design replayed
 #   all-trees  loaded, only the `all-trees` design replayed
@@ -84,7 +86,7 @@ kill \$apps 2>/dev/null || true
 wait 2>/dev/null || true
 rmmod rmap_shadow
 for rep in \$(seq 1 $reps); do
-	for cfg in \$(printf '%s\\n' unloaded taps all single all-trees inverted | shuf); do
+	for cfg in \$(printf '%s\\n' unloaded empty counters taps all single all-trees inverted | shuf); do
 		if [ \$cfg = unloaded ]; then
 			loaded && rmmod rmap_shadow
 			lps=\$(storm)
@@ -92,7 +94,11 @@ for rep in \$(seq 1 $reps); do
 			continue
 		fi
 		loaded || insmod rmap_shadow.ko policy=node,nodes
-		if [ \$cfg = taps ]; then echo off >\$D/locks; else echo \$cfg >\$D/locks; fi
+		case \$cfg in
+		empty | counters) echo \$cfg >\$D/mode ;;
+		taps) echo shadow >\$D/mode ;;
+		*) echo all >\$D/mode; echo \$cfg >\$D/locks ;;
+		esac
 		echo reset >\$D/locks
 		lps=\$(storm)
 		d=\$cfg; case \$cfg in all | taps) d=single ;; esac
