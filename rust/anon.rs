@@ -49,14 +49,10 @@ pub(crate) struct Counts {
 /// Event counters.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct AnonEvents {
-    /// `__anon_vma_prepare` calls.
-    pub(crate) prepare: u64,
-    /// `anon_vma_clone` calls.
-    pub(crate) clone: u64,
-    /// `anon_vma_fork` calls.
+    /// `anon_vma_fork` calls. (The `__anon_vma_prepare`, `anon_vma_clone`
+    /// and `unlink_anon_vmas` calls are their taps' per-CPU hit counts: those
+    /// taps take no lock.)
     pub(crate) fork: u64,
-    /// `unlink_anon_vmas` calls.
-    pub(crate) unlink: u64,
     /// AVC links.
     pub(crate) avc_insert: u64,
     /// AVC unlinks.

@@ -529,9 +529,9 @@ impl Tap {
                 sh.shadow.lock().free(vma);
                 sh.anon.lock().vma_free();
             }
-            TapKind::AnonPrepare => sh.anon.lock().ev.prepare += 1,
-            TapKind::AnonClone => sh.anon.lock().ev.clone += 1,
-            TapKind::AnonUnlink => sh.anon.lock().ev.unlink += 1,
+            // Counted in `pre` (`stats`' anon.prepare, anon.clone and
+            // anon.unlink are these hits): no lock.
+            TapKind::AnonPrepare | TapKind::AnonClone | TapKind::AnonUnlink => {}
             TapKind::AnonFork => {
                 let pvma = regs.arg(1) as *mut kernel::bindings::vm_area_struct;
                 let mut avcs = [0usize; anon::MAX_CHAIN];

@@ -181,10 +181,10 @@ pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
         let a = sh.anon.lock();
         (a.ev, a.bytes())
     };
-    writeln!(f, "anon.prepare {}", ev.prepare)?;
-    writeln!(f, "anon.clone {}", ev.clone)?;
+    writeln!(f, "anon.prepare {}", sh.hits(TapKind::AnonPrepare))?;
+    writeln!(f, "anon.clone {}", sh.hits(TapKind::AnonClone))?;
     writeln!(f, "anon.fork {}", ev.fork)?;
-    writeln!(f, "anon.unlink {}", ev.unlink)?;
+    writeln!(f, "anon.unlink {}", sh.hits(TapKind::AnonUnlink))?;
     writeln!(f, "anon.avc_insert {}", ev.avc_insert)?;
     writeln!(f, "anon.avc_remove {}", ev.avc_remove)?;
     writeln!(f, "anon.av_freed {}", ev.av_freed)?;
