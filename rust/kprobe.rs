@@ -7,7 +7,7 @@
 //! ([`crate::sys`]).
 //!
 //! A [`Kprobe`] is registered when it is initialised and unregistered when it
-//! is dropped. `unregister_kprobe()` returns only after an RCU grace period,
+//! is dropped (or, in a [`KprobeSet`], together with the set's others). `unregister_kprobe()` returns only after an RCU grace period,
 //! and kprobe handlers run with preemption disabled, so no handler is still
 //! running on the probe or its handler object once the drop returns.
 
@@ -63,6 +63,8 @@ pub(crate) trait KprobeHandler: Send + Sync {
 pub(crate) struct Kprobe<H: KprobeHandler> {
     symbol: &'static CStr,
     handler: H,
+    /// Set once [`KprobeSet`]'s drop has unregistered `kp` with the others.
+    disarmed: bool,
     #[pin]
     kp: Opaque<sys::kprobe>,
     #[pin]
@@ -89,6 +91,7 @@ impl<H: KprobeHandler> Kprobe<H> {
         try_pin_init!(Self {
             symbol,
             handler,
+            disarmed: false,
             kp <- Opaque::try_ffi_init(move |kp: *mut sys::kprobe| {
                 let init = sys::kprobe {
                     symbol_name: symbol.as_char_ptr(),
@@ -131,9 +134,62 @@ impl<H: KprobeHandler> Kprobe<H> {
 #[pinned_drop]
 impl<H: KprobeHandler> PinnedDrop for Kprobe<H> {
     fn drop(self: Pin<&mut Self>) {
+        if self.disarmed {
+            return;
+        }
         // SAFETY: `kp` is registered (type invariant). `unregister_kprobe()`
         // waits for an RCU grace period, so no handler still runs on `self`
         // after it returns.
         unsafe { sys::unregister_kprobe(self.kp.get()) };
+    }
+}
+
+/// Most probes a [`KprobeSet`] unregisters in one batch.
+const BATCH: usize = 32;
+
+/// Probes registered one by one and unregistered together when dropped:
+/// `unregister_kprobes()` disarms them all, then waits for one RCU grace
+/// period, instead of one per probe (measured: 15 taps took 0.6–1.2 s to
+/// unregister one by one on a 1n2c debug guest).
+pub(crate) struct KprobeSet<H: KprobeHandler> {
+    probes: KVec<Pin<KBox<Kprobe<H>>>>,
+}
+
+impl<H: KprobeHandler> KprobeSet<H> {
+    /// An empty set with room for `n` probes.
+    pub(crate) fn with_capacity(n: usize) -> Result<Self> {
+        Ok(Self {
+            probes: KVec::with_capacity(n, GFP_KERNEL)?,
+        })
+    }
+
+    /// Registers a probe on `symbol` calling `handler` (see [`Kprobe::new`])
+    /// and keeps it in the set.
+    pub(crate) fn arm(&mut self, symbol: &'static CStr, handler: H) -> Result {
+        let p = KBox::pin_init(Kprobe::new(symbol, handler), GFP_KERNEL)?;
+        self.probes.push(p, GFP_KERNEL)?;
+        Ok(())
+    }
+}
+
+impl<H: KprobeHandler> Drop for KprobeSet<H> {
+    fn drop(&mut self) {
+        // Past `BATCH` (never, with the module's table) the rest are
+        // unregistered one by one by their own drop.
+        let n = self.probes.len().min(BATCH);
+        let mut kps = [core::ptr::null_mut::<sys::kprobe>(); BATCH];
+        for (kp, p) in kps.iter_mut().zip(self.probes.iter()) {
+            *kp = p.kp.get();
+        }
+        // SAFETY: the first `n` entries of `kps` are registered probes of
+        // this set (type invariant of `Kprobe`), each pinned in its box.
+        // `unregister_kprobes()` unregisters them all and waits for one RCU
+        // grace period: no handler runs on any of them once it returns.
+        unsafe { sys::unregister_kprobes(kps.as_mut_ptr(), n as c_int) };
+        for p in self.probes.iter_mut().take(n) {
+            // SAFETY: only a plain field is written; nothing is moved out of
+            // the pinned `Kprobe`.
+            unsafe { p.as_mut().get_unchecked_mut().disarmed = true };
+        }
     }
 }

@@ -38,7 +38,7 @@ mod verify;
 mod views;
 
 use anon::AnonState;
-use kprobe::{Kprobe, KprobeHandler, Regs};
+use kprobe::{KprobeHandler, KprobeSet, Regs};
 use locks::{DeferStats, Op};
 use percpu::PerCpu;
 use policy::{Policy, TreeCount, MAX_TREES};
@@ -607,7 +607,7 @@ const TAP_TABLE: [(&CStr, TapKind); 14] = [
 
 /// The armed taps, in [`TAP_TABLE`] order; dropping unregisters them.
 struct Taps {
-    _probes: KVec<Pin<KBox<Kprobe<Tap>>>>,
+    _probes: KprobeSet<Tap>,
 }
 
 impl Taps {
@@ -616,28 +616,22 @@ impl Taps {
     /// tests). A symbol that is missing or cannot be probed fails the load
     /// after one log line naming it; taps already armed are disarmed.
     fn arm(shared: &Arc<Shared>) -> Result<Self> {
-        let mut v = KVec::with_capacity(TAP_TABLE.len() + 1, GFP_KERNEL)?;
+        let mut set = KprobeSet::with_capacity(TAP_TABLE.len() + 1)?;
         for (sym, kind) in TAP_TABLE {
             let tap = Tap {
                 shared: shared.clone(),
                 kind,
             };
-            v.push(
-                KBox::pin_init(Kprobe::new(sym, tap), GFP_KERNEL)?,
-                GFP_KERNEL,
-            )?;
+            set.arm(sym, tap)?;
         }
         if let Some(sym) = strparam::TEST_TAP.get_static() {
             let tap = Tap {
                 shared: shared.clone(),
                 kind: TapKind::Test,
             };
-            v.push(
-                KBox::pin_init(Kprobe::new(sym, tap), GFP_KERNEL)?,
-                GFP_KERNEL,
-            )?;
+            set.arm(sym, tap)?;
         }
-        Ok(Self { _probes: v })
+        Ok(Self { _probes: set })
     }
 }
 
