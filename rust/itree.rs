@@ -7,7 +7,9 @@
 //! by start and keeps in every node the largest `last` of its subtree, so an
 //! overlap query skips every subtree that cannot match. Balancing is a treap
 //! (random priorities) instead of red-black colouring, which keeps the code
-//! small; expected depth is O(log n).
+//! small; expected depth is O(log n). Every operation is iterative with
+//! O(1) or bounded extra space: no recursion whose depth depends on the data
+//! (the taps run it on whatever kernel stack the probed function has left).
 //!
 //! Pure Rust with no kernel dependency: the same file is built into the
 //! module and into the host-side unit tests (`tests/host/`). Storage comes
@@ -180,32 +182,106 @@ impl<A: Arena> ITree<A> {
         a < b
     }
 
-    /// Splits `t` into (keys < k, keys >= k), or (keys <= k, keys > k) when
-    /// `inclusive`.
-    fn split(&mut self, t: u32, k: (u64, usize), inclusive: bool) -> (u32, u32) {
-        if t == NIL {
-            return (NIL, NIL);
-        }
-        let tk = (self.n(t).start, self.n(t).key);
-        let goes_left = if inclusive {
-            !Self::less(k, tk)
+    /// The left (`right == false`) or right link of `i`.
+    fn link(&self, i: u32, right: bool) -> u32 {
+        let n = self.n(i);
+        if right {
+            n.right
         } else {
-            Self::less(tk, k)
-        };
-        if goes_left {
-            let (a, b) = self.split(self.n(t).right, k, inclusive);
-            self.arena.get_mut(t).right = a;
-            self.fix(t);
-            (t, b)
-        } else {
-            let (a, b) = self.split(self.n(t).left, k, inclusive);
-            self.arena.get_mut(t).left = b;
-            self.fix(t);
-            (a, t)
+            n.left
         }
     }
 
+    fn set_link(&mut self, i: u32, right: bool, v: u32) {
+        let n = self.arena.get_mut(i);
+        if right {
+            n.right = v;
+        } else {
+            n.left = v;
+        }
+    }
+
+    /// Recomputes `subtree_last` bottom-up along the chain that starts at
+    /// `start` and goes, from each node `x`, to its right child if
+    /// `goes_right(x)` and else to its left, down to NIL. Every node off the
+    /// chain must be up to date.
+    ///
+    /// O(1) space: the chain's links are reversed on the way down and
+    /// restored on the way back up, fixing each node once its child on the
+    /// chain is (no stack, no recursion, whatever the depth).
+    fn fix_chain(&mut self, start: u32, goes_right: &dyn Fn(&Node) -> bool) {
+        let (mut prev, mut cur) = (NIL, start);
+        while cur != NIL {
+            let d = goes_right(self.n(cur));
+            let next = self.link(cur, d);
+            self.set_link(cur, d, prev);
+            prev = cur;
+            cur = next;
+        }
+        let (mut below, mut cur) = (NIL, prev);
+        while cur != NIL {
+            let d = goes_right(self.n(cur));
+            let up = self.link(cur, d);
+            self.set_link(cur, d, below);
+            self.fix(cur);
+            below = cur;
+            cur = up;
+        }
+    }
+
+    /// Splits `t` into (keys < k, keys >= k), or (keys <= k, keys > k) when
+    /// `inclusive`.
+    ///
+    /// Iterative: one walk down the search path of `k`, hanging each node
+    /// on the right spine of the left part or the left spine of the right
+    /// part; then those two spines (the only nodes whose subtrees changed)
+    /// are fixed by [`Self::fix_chain`].
+    fn split(&mut self, t: u32, k: (u64, usize), inclusive: bool) -> (u32, u32) {
+        let (mut l, mut r, mut lt, mut rt) = (NIL, NIL, NIL, NIL);
+        let mut cur = t;
+        while cur != NIL {
+            let tk = (self.n(cur).start, self.n(cur).key);
+            let goes_left = if inclusive {
+                !Self::less(k, tk)
+            } else {
+                Self::less(tk, k)
+            };
+            if goes_left {
+                // `cur` and its left subtree belong to the left part.
+                if lt == NIL {
+                    l = cur;
+                } else {
+                    self.arena.get_mut(lt).right = cur;
+                }
+                lt = cur;
+                cur = self.n(cur).right;
+            } else {
+                if rt == NIL {
+                    r = cur;
+                } else {
+                    self.arena.get_mut(rt).left = cur;
+                }
+                rt = cur;
+                cur = self.n(cur).left;
+            }
+        }
+        if lt != NIL {
+            self.arena.get_mut(lt).right = NIL;
+        }
+        if rt != NIL {
+            self.arena.get_mut(rt).left = NIL;
+        }
+        self.fix_chain(l, &|_| true);
+        self.fix_chain(r, &|_| false);
+        (l, r)
+    }
+
     /// Merges `a` and `b`, every key of `a` below every key of `b`.
+    ///
+    /// Iterative: the merged path takes, at each step, the root of higher
+    /// priority (from `a`: its right subtree is merged on; from `b`: its
+    /// left); the path is then fixed by [`Self::fix_chain`], a node's side
+    /// told by comparing its key with `b`'s smallest.
     fn merge(&mut self, a: u32, b: u32) -> u32 {
         if a == NIL {
             return b;
@@ -213,17 +289,34 @@ impl<A: Arena> ITree<A> {
         if b == NIL {
             return a;
         }
-        if self.n(a).prio >= self.n(b).prio {
-            let r = self.merge(self.n(a).right, b);
-            self.arena.get_mut(a).right = r;
-            self.fix(a);
-            a
-        } else {
-            let l = self.merge(a, self.n(b).left);
-            self.arena.get_mut(b).left = l;
-            self.fix(b);
-            b
+        let mut m = b;
+        while self.n(m).left != NIL {
+            m = self.n(m).left;
         }
+        let bmin = (self.n(m).start, self.n(m).key);
+        let (mut a, mut b) = (a, b);
+        let (mut root, mut hook, mut hook_right) = (NIL, NIL, false);
+        while a != NIL && b != NIL {
+            let from_a = self.n(a).prio >= self.n(b).prio;
+            let x = if from_a { a } else { b };
+            if hook == NIL {
+                root = x;
+            } else {
+                self.set_link(hook, hook_right, x);
+            }
+            if from_a {
+                a = self.n(a).right;
+            } else {
+                b = self.n(b).left;
+            }
+            hook = x;
+            hook_right = from_a;
+        }
+        let rest = if a != NIL { a } else { b };
+        // `hook` is set: neither input was empty.
+        self.set_link(hook, hook_right, rest);
+        self.fix_chain(root, &|n: &Node| Self::less((n.start, n.key), bmin));
+        root
     }
 
     /// Inserts `[start, last]` with identity `key`. The caller keeps keys

@@ -326,3 +326,40 @@ fn policy_specs_parse_or_fail_cleanly() {
         }
     }
 }
+
+#[test]
+fn split_and_merge_need_no_stack() {
+    // A valid treap 20000 deep (a chain, built by hand: random priorities
+    // never give one) is split and merged along its whole depth by inserts
+    // and removes, on a thread with a 256 KiB stack: a recursive split or
+    // merge (thousands of frames) would overflow it.
+    const N: u32 = 20_000;
+    let h = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(|| {
+            let mut nodes = Vec::new();
+            for i in 0..N {
+                let left = if i == 0 { NIL } else { i - 1 };
+                nodes.push(Node::for_test(u64::from(i), u64::from(i), i as usize, left, NIL, i + 1, u64::from(i)));
+            }
+            let mut t = ITree::from_raw_parts(VecArena(nodes, usize::MAX), (N - 1, NIL, N as usize));
+            // (0, usize::MAX) sorts right after node 0, at the bottom.
+            t.insert(0, 7, usize::MAX).unwrap();
+            assert!(t.remove(0, usize::MAX));
+            assert!(t.remove(0, 0));
+            assert!(t.remove(1, 1));
+            assert!(!t.remove(1, 1));
+            t.insert(1, 1, 1).unwrap();
+            assert_eq!(t.len(), N as usize - 1);
+            // Down to a depth check() accepts, from the top (cheap).
+            for i in (100..N).rev() {
+                assert!(t.remove(u64::from(i), i as usize), "remove {i}");
+            }
+            t.check().unwrap();
+            let mut all = Vec::new();
+            assert!(t.query(0, u64::MAX, &mut |n| all.push(n.key)));
+            assert_eq!(all, (1..100).collect::<Vec<usize>>());
+        })
+        .unwrap();
+    h.join().unwrap();
+}
