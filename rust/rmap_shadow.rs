@@ -270,7 +270,8 @@ impl Shared {
         views::seed(self, false)
     }
 
-    /// Switches the taps to `mode`. The caller holds `rebuild`.
+    /// Switches the taps to `mode`. The caller holds `rebuild`. Once this
+    /// returns, every handler runs in the new mode.
     ///
     /// Leaving the modes that keep the shadow empties it (its file
     /// references go: nothing keeps a file alive once the taps stop
@@ -286,8 +287,7 @@ impl Shared {
         }
         if old.shadows() && !mode.shadows() {
             self.mode.store(mode as u32, Relaxed);
-            // SAFETY: process context (a debugfs write), no lock held.
-            unsafe { kernel::bindings::synchronize_rcu() };
+            sync_taps();
             let files = {
                 let mut s = self.shadow.lock();
                 let files = s.clear();
@@ -311,16 +311,30 @@ impl Shared {
             }
             *self.anon.lock() = AnonState::new();
             self.mode.store(mode as u32, Relaxed);
-            // SAFETY: process context, no lock held. Every handler that saw
-            // the old mode (and skipped its event) has returned: the walk
-            // below sees what they did.
-            unsafe { kernel::bindings::synchronize_rcu() };
+            // Every handler that saw the old mode (and skipped its event)
+            // has returned: the walk below sees what they did.
+            sync_taps();
             return views::seed(self, true);
         }
-        // `shadow` <-> `all`: only whether replays are queued changes.
+        // Only whether hits are counted or replays queued changes.
         self.mode.store(mode as u32, Relaxed);
+        sync_taps();
         Ok(())
     }
+
+    /// Turns the taps' handler timing on or off; once this returns, every
+    /// handler runs with the new setting.
+    pub(crate) fn set_timing(&self, on: bool) {
+        self.timing_on.store(u32::from(on), Relaxed);
+        sync_taps();
+    }
+}
+
+/// Waits until every tap handler that started before has returned: they
+/// run with preemption disabled, so an RCU grace period covers them. Sleeps.
+fn sync_taps() {
+    // SAFETY: called from process context (debugfs writes), no lock held.
+    unsafe { kernel::bindings::synchronize_rcu() };
 }
 
 /// Which rmap operation a [`Tap`] watches.

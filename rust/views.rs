@@ -94,8 +94,8 @@ fn write_mode(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
     let n = read_line(r, &mut buf)?;
     let s = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
     match s {
-        "timing on" => sh.timing_on.store(1, Relaxed),
-        "timing off" => sh.timing_on.store(0, Relaxed),
+        "timing on" => sh.set_timing(true),
+        "timing off" => sh.set_timing(false),
         _ => {
             let mode = Mode::parse(s).ok_or(EINVAL)?;
             let _serial = sh.rebuild.lock();
