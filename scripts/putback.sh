@@ -89,7 +89,7 @@ for c in "${cases[@]}"; do
 	case "$broken" in "" | 0) verdict="NOT OK (with the defect: rc=${broken:-none})" ;; esac
 	[ "$verdict" = ok ] || bad=1
 	echo "$name: $prog -t $test passes with the fix (rc=$fixed), fails with the defect (${broken:-none}): $verdict"
-	grep -hE '^# +(not ok|.*: (Expected|Test failed)|.*(BUG|kernel log has reports|umount|rmmod))' \
+	grep -hE '^# +(not ok|.*: (Expected|Test failed)|.*(BUG|kernel log has reports|umount|rmmod|lockdep))' \
 		"$out/$name.out" 2>/dev/null | head -n 4 | sed 's/^/    /'
 done
 [ "$bad" = 0 ]
