@@ -1,0 +1,27 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# stress.sh MODULE.ko NAME CYCLES — inside a guest (scripts/vm.sh): load and
+# unload MODULE CYCLES times while 8 processes map and unmap a file page in a
+# tight loop (mstorm). The diagnostic for the rare guest death seen in
+# module.unload_during_mmap_storm (README "Found, not fixed" in the stop
+# notes): run it with rmap_shadow.ko, and with kpstress.ko (the same 14
+# kprobes in plain C, counting only) to tell the module from the kernel's
+# ftrace patching. Build both first:
+#   rs_chroot gcc -O2 -o scripts/diag/mstorm scripts/diag/mstorm.c
+#   rs_chroot make -C <kdir> M=<dir with kpstress.c and Kbuild "obj-m := kpstress.o"> LLVM=1 modules
+set -u
+K=$1 NAME=$2 CYCLES=$3
+D=$(dirname "$0")
+"$D/mstorm" 8 &
+S=$!
+t0=$(date +%s)
+for i in $(seq 1 "$CYCLES"); do
+	insmod "$K" || echo "insmod failed $i"
+	[ -e /sys/kernel/debug/rmap_shadow/locks ] && echo off >/sys/kernel/debug/rmap_shadow/locks
+	sleep 0.05
+	for _ in $(seq 1 100); do rmmod "$NAME" 2>/dev/null && break; sleep 0.1; done
+	[ $((i % 10)) = 0 ] && echo "cycle $i done $(($(date +%s) - t0)) s"
+done
+kill $S
+echo "stress $NAME $CYCLES cycles done"
