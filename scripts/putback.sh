@@ -30,17 +30,14 @@ cases=(
 	"d7-debugfs-without-owner rmap_shadow_safety debugfs_open_across_rmmod"
 )
 
-"$RS_REPO/scripts/toolchain.sh"
-kdir=$("$RS_REPO/scripts/kernel.sh" debug)
-ksrc=$(readlink "$kdir/source")
 out=$RS_REPO/.vm/putback
 rm -rf "$out"
 mkdir -p "$out"
 
-log "building the module and the selftests"
-make -s -C "$RS_REPO" KDIR="$kdir" >/dev/null
+# The root, the debug kernel, the real module and the selftests.
+rs_build debug
+kdir=$RS_KDIR
 cp "$RS_REPO/rmap_shadow.ko" "$out/fixed.ko"
-rs_chroot make -s -C "$RS_REPO/selftests" KSRC="$ksrc" all >/dev/null
 
 for c in "${cases[@]}"; do
 	read -r name _ _ <<<"$c"
