@@ -41,4 +41,5 @@ static void __exit kps_exit(void)
 }
 module_init(kps_init);
 module_exit(kps_exit);
+MODULE_DESCRIPTION("rmap_shadow's kprobes, counting only (diagnostic)");
 MODULE_LICENSE("GPL");
