@@ -18,9 +18,32 @@
 //! merges and mremap add to a lazy VMA cost nothing, and a materialised
 //! family behaves as today. THP upgrades (the series' other upgrade point)
 //! do not occur: the test kernels have no transparent huge pages.
+//!
+//! Locking: the records are sharded by anon_vma address ([`SHARDS`]
+//! shards, each its own spinlock, on its own cache lines): an AVC's record
+//! lives in its anon_vma's shard, and every event names the anon_vma it
+//! touches (`anon_rmap_tree_insert/remove(avc, anon_vma)`,
+//! `__put_anon_vma(anon_vma)`, the fork's chain), so one event takes one
+//! shard lock at a time and unrelated processes rarely meet. Live counts
+//! are per shard, summed on read; a high-water mark is the sum of the
+//! shards' marks, an upper bound of the true peak that equals it while the
+//! counts only grow (documented in debugfs.rst). VMA allocations and frees
+//! are counted per CPU; the `vm_area_struct` high-water mark is sampled
+//! when `anon` is read.
 
-use crate::sys;
-use kernel::{bindings, rbtree::RBTree};
+use crate::{percpu::PerCpu, policy::hash_ptr, sys};
+use kernel::{
+    bindings, new_spinlock,
+    prelude::*,
+    rbtree::RBTree,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        SpinLock,
+    },
+};
+
+/// Shards of the anon records.
+pub(crate) const SHARDS: usize = 64;
 
 /// What the shadow knows of one real anon_vma.
 #[derive(Clone, Copy)]
@@ -97,26 +120,27 @@ fn dec(c: &mut u64, ev: &mut AnonEvents, seeding: bool) {
     }
 }
 
-/// Everything behind [`crate::Shared::anon`].
-pub(crate) struct AnonState {
+/// One shard of the anon records: the anon_vmas hashing to it and their
+/// AVCs.
+pub(crate) struct AnonShard {
     avs: RBTree<usize, AvRec>,
     avcs: RBTree<usize, usize>,
     /// Live counts now.
-    pub(crate) now: Counts,
+    now: Counts,
     /// High-water marks since load or `reset`.
-    pub(crate) hw: Counts,
+    hw: Counts,
     /// Events.
-    pub(crate) ev: AnonEvents,
-    /// The load-time seeding walk is in progress.
-    pub(crate) seeding: bool,
+    ev: AnonEvents,
+    /// The seeding walk is in progress (copied from [`Anon`] at each event).
+    seeding: bool,
 }
 
 /// Longest AVC chain walked per VMA.
 pub(crate) const MAX_CHAIN: usize = 32;
 
-impl AnonState {
+impl AnonShard {
     /// Nothing seen yet.
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         Self {
             avs: RBTree::new(),
             avcs: RBTree::new(),
@@ -138,7 +162,7 @@ impl AnonState {
     }
 
     /// High-water marks restart from the live counts.
-    pub(crate) fn reset_hw(&mut self) {
+    fn reset_hw(&mut self) {
         self.hw = self.now;
     }
 
@@ -166,7 +190,7 @@ impl AnonState {
     }
 
     /// The kernel linked `avc` into `av`'s tree.
-    pub(crate) fn avc_insert(&mut self, avc: usize, av: usize) {
+    fn avc_insert(&mut self, avc: usize, av: usize) {
         self.ev.avc_insert += 1;
         self.link(avc, av, false);
     }
@@ -199,7 +223,7 @@ impl AnonState {
     }
 
     /// The kernel unlinked `avc` from its anon_vma's tree.
-    pub(crate) fn avc_remove(&mut self, avc: usize) {
+    fn avc_remove(&mut self, avc: usize) {
         self.ev.avc_remove += 1;
         let Some(av) = self.avcs.remove(&avc) else {
             self.ev.unknown_avc += 1;
@@ -222,7 +246,7 @@ impl AnonState {
 
     /// A VMA whose chain holds `avs` is being forked: under ANON_VMA_LAZY
     /// each of them exists from now on.
-    pub(crate) fn materialize(&mut self, avs: &[usize]) {
+    fn materialize(&mut self, avs: &[usize]) {
         for &av in avs {
             let Some(rec) = self.av_rec(av, false) else {
                 continue;
@@ -238,9 +262,9 @@ impl AnonState {
         self.mark_hw();
     }
 
-    /// The kernel frees `av` (and `root`, when its last reference goes).
-    pub(crate) fn put(&mut self, av: usize, root: Option<usize>) {
-        for a in Iterator::chain(core::iter::once(av), root) {
+    /// The kernel frees `a`.
+    fn put(&mut self, a: usize) {
+        {
             match self.avs.remove(&a) {
                 None => self.ev.unknown_put += 1,
                 Some(rec) => {
@@ -257,24 +281,12 @@ impl AnonState {
         }
     }
 
-    /// A VMA was allocated.
-    pub(crate) fn vma_alloc(&mut self) {
-        self.ev.vma_alloc += 1;
-        self.now.vmas += 1;
-        self.mark_hw();
-    }
-
-    /// A VMA is being freed.
-    pub(crate) fn vma_free(&mut self) {
-        dec(&mut self.now.vmas, &mut self.ev, self.seeding);
-    }
-
     /// Seeding found the AVCs `avcs` (with their anon_vmas `avs`) on a live
     /// VMA. An anon_vma counts as materialised when it has been forked from
     /// (a child anon_vma names it as parent: `num_children > 1`): lazy would
     /// have needed it. One forked from whose children all exited is counted
     /// as lazy; that is the seeding's approximation.
-    pub(crate) fn seed_vma(&mut self, avcs: &[usize], avs: &[usize]) {
+    fn seed_vma(&mut self, avcs: &[usize], avs: &[usize]) {
         for (&avc, &av) in avcs.iter().zip(avs.iter()) {
             let known = self.avs.get(&av).is_some();
             // SAFETY: `av` is linked from a live VMA whose mm is read-locked
@@ -292,11 +304,234 @@ impl AnonState {
         }
     }
 
-    /// Records and bytes of the shadow itself (approximate red-black node
-    /// size).
+    /// Records in the shard (one per live anon_vma and AVC it knows).
+    fn records(&self) -> (usize, usize) {
+        (self.now.real_av as usize, self.now.real_avc as usize)
+    }
+}
+
+/// The lazy anon rmap bookkeeping: the shards and the VMA counts.
+pub(crate) struct Anon {
+    shards: KVec<Pin<KBox<SpinLock<AnonShard>>>>,
+    /// Per CPU: VMAs allocated (`vm_area_alloc`, `vm_area_dup`) and freed.
+    vma_ctrs: PerCpu<[Atomic<u64>; 2]>,
+    /// VMAs found by the seeding walk, and the allocations and frees
+    /// counted when it started.
+    vma_base: Atomic<u64>,
+    vma_base_alloc: Atomic<u64>,
+    vma_base_free: Atomic<u64>,
+    /// The `vm_area_struct` high-water mark (sampled on reads).
+    vma_hw: Atomic<u64>,
+    /// A seeding walk is in progress.
+    seeding: Atomic<u32>,
+}
+
+/// A locked anon shard.
+type ShardGuard<'a> = kernel::sync::SpinLockGuard<'a, AnonShard>;
+
+impl Anon {
+    /// Nothing seen yet (seeding until [`Anon::seeded`]). Sleeps.
+    pub(crate) fn new() -> Result<Self> {
+        let mut shards = KVec::with_capacity(SHARDS, GFP_KERNEL)?;
+        for _ in 0..SHARDS {
+            shards.push(
+                KBox::pin_init(
+                    new_spinlock!(AnonShard::new(), "rmap_shadow_anon"),
+                    GFP_KERNEL,
+                )?,
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(Self {
+            shards,
+            vma_ctrs: PerCpu::new(|| [Atomic::new(0), Atomic::new(0)])?,
+            vma_base: Atomic::new(0),
+            vma_base_alloc: Atomic::new(0),
+            vma_base_free: Atomic::new(0),
+            vma_hw: Atomic::new(0),
+            seeding: Atomic::new(1),
+        })
+    }
+
+    fn shard(&self, av: usize) -> ShardGuard<'_> {
+        let mut g = self.shards[(hash_ptr(av) as usize) % SHARDS].lock();
+        g.seeding = self.seeding.load(Relaxed) != 0;
+        g
+    }
+
+    /// Forgets everything and starts seeding again (mode change; the taps
+    /// leave the anon state alone meanwhile).
+    pub(crate) fn reset_all(&self) {
+        for s in self.shards.iter() {
+            let old = core::mem::replace(&mut *s.lock(), AnonShard::new());
+            drop(old);
+        }
+        let (a, f) = self.vma_sums();
+        self.vma_base.store(0, Relaxed);
+        self.vma_base_alloc.store(a, Relaxed);
+        self.vma_base_free.store(f, Relaxed);
+        self.vma_hw.store(0, Relaxed);
+        self.seeding.store(1, Relaxed);
+    }
+
+    /// The seeding walk ended: high-water marks start from the live counts.
+    pub(crate) fn seeded(&self) {
+        self.seeding.store(0, Relaxed);
+        self.reset_hw();
+    }
+
+    /// The kernel linked `avc` into `av`'s tree.
+    pub(crate) fn avc_insert(&self, avc: usize, av: usize) {
+        self.shard(av).avc_insert(avc, av);
+    }
+
+    /// The kernel unlinked `avc` from `av`'s tree.
+    pub(crate) fn avc_remove(&self, avc: usize, av: usize) {
+        self.shard(av).avc_remove(avc);
+    }
+
+    /// A VMA whose chain holds `avs` is being forked (`over`: the chain was
+    /// longer than the buffer).
+    pub(crate) fn fork(&self, avs: &[usize], over: bool) {
+        for &av in avs {
+            self.shard(av).materialize(&[av]);
+        }
+        if let (true, Some(&av)) = (over, avs.first()) {
+            self.shard(av).ev.chain_overflow += 1;
+        }
+    }
+
+    /// The kernel frees `av` (and `root`, when its last reference goes).
+    pub(crate) fn put(&self, av: usize, root: Option<usize>) {
+        for a in Iterator::chain(core::iter::once(av), root) {
+            self.shard(a).put(a);
+        }
+    }
+
+    /// Seeding found a VMA with the AVCs `avcs` (and anon_vmas `avs`).
+    pub(crate) fn seed_vma(&self, avcs: &[usize], avs: &[usize], over: bool) {
+        self.vma_base.add(1, Relaxed);
+        for (&avc, &av) in avcs.iter().zip(avs.iter()) {
+            self.shard(av).seed_vma(&[avc], &[av]);
+        }
+        if let (true, Some(&av)) = (over, avs.first()) {
+            self.shard(av).ev.chain_overflow += 1;
+        }
+    }
+
+    /// A VMA was allocated (`freed`: was freed). Per CPU, no lock.
+    pub(crate) fn vma_event(&self, freed: bool) {
+        self.vma_ctrs.this_cpu()[usize::from(freed)].add(1, Relaxed);
+    }
+
+    fn vma_sums(&self) -> (u64, u64) {
+        let (mut a, mut f) = (0u64, 0u64);
+        for c in self.vma_ctrs.iter() {
+            a = a.wrapping_add(c[0].load(Relaxed));
+            f = f.wrapping_add(c[1].load(Relaxed));
+        }
+        (a, f)
+    }
+
+    /// Live VMAs: seeded, plus allocated, minus freed since seeding began.
+    fn vmas_now(&self) -> u64 {
+        let (a, f) = self.vma_sums();
+        let a = a.wrapping_sub(self.vma_base_alloc.load(Relaxed));
+        let f = f.wrapping_sub(self.vma_base_free.load(Relaxed));
+        self.vma_base
+            .load(Relaxed)
+            .wrapping_add(a)
+            .wrapping_sub(f)
+            .min(i64::MAX as u64)
+    }
+
+    /// High-water marks restart from the live counts.
+    pub(crate) fn reset_hw(&self) {
+        for s in self.shards.iter() {
+            s.lock().reset_hw();
+        }
+        self.vma_hw.store(self.vmas_now(), Relaxed);
+    }
+
+    /// Live counts, high-water marks and events, summed over the shards
+    /// (one shard lock at a time).
+    pub(crate) fn sums(&self) -> (Counts, Counts, AnonEvents) {
+        let (mut now, mut hw, mut ev) =
+            (Counts::default(), Counts::default(), AnonEvents::default());
+        for s in self.shards.iter() {
+            let g = s.lock();
+            now.add(&g.now);
+            hw.add(&g.hw);
+            ev.add(&g.ev);
+        }
+        let (a, _) = self.vma_sums();
+        ev.vma_alloc = a;
+        now.vmas = self.vmas_now();
+        let h = self.vma_hw.load(Relaxed).max(now.vmas);
+        self.vma_hw.store(h, Relaxed);
+        hw.vmas = h;
+        (now, hw, ev)
+    }
+
+    /// Bytes of the records (the allocator's real size of a red-black
+    /// node) and of the shards.
     pub(crate) fn bytes(&self) -> usize {
-        let node = 4 * core::mem::size_of::<usize>() + core::mem::size_of::<AvRec>();
-        (self.avs.iter().count() + self.avcs.iter().count()) * node
+        use kernel::rbtree::RBTreeNode;
+        let av = crate::kmalloc_bytes(core::mem::size_of::<RBTreeNode<usize, AvRec>>());
+        let avc = crate::kmalloc_bytes(core::mem::size_of::<RBTreeNode<usize, usize>>());
+        let shard = crate::kmalloc_bytes(core::mem::size_of::<SpinLock<AnonShard>>());
+        let mut b = self.shards.len() * shard + self.vma_ctrs.bytes();
+        for s in self.shards.iter() {
+            let (n_av, n_avc) = s.lock().records();
+            b += n_av * av + n_avc * avc;
+        }
+        b
+    }
+
+    /// Bytes of the records per real anon_vma tracked (its own and its
+    /// AVCs'), 0 when none.
+    pub(crate) fn record_bytes_per_anon_vma(&self) -> usize {
+        use kernel::rbtree::RBTreeNode;
+        let av = crate::kmalloc_bytes(core::mem::size_of::<RBTreeNode<usize, AvRec>>());
+        let avc = crate::kmalloc_bytes(core::mem::size_of::<RBTreeNode<usize, usize>>());
+        let (mut n_av, mut n_avc) = (0usize, 0usize);
+        for s in self.shards.iter() {
+            let (a, c) = s.lock().records();
+            n_av += a;
+            n_avc += c;
+        }
+        (n_av * av + n_avc * avc).checked_div(n_av).unwrap_or(0)
+    }
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        self.real_av += o.real_av;
+        self.real_avc += o.real_avc;
+        self.lazy_av += o.lazy_av;
+        self.lazy_avc += o.lazy_avc;
+        self.vmas += o.vmas;
+    }
+}
+
+impl AnonEvents {
+    fn add(&mut self, o: &AnonEvents) {
+        self.fork += o.fork;
+        self.avc_insert += o.avc_insert;
+        self.avc_remove += o.avc_remove;
+        self.av_freed += o.av_freed;
+        self.materialized += o.materialized;
+        self.vma_alloc += o.vma_alloc;
+        self.seeded_av += o.seeded_av;
+        self.seeded_avc += o.seeded_avc;
+        self.dup_avc += o.dup_avc;
+        self.unknown_avc += o.unknown_avc;
+        self.unknown_avc_seeding += o.unknown_avc_seeding;
+        self.unknown_put += o.unknown_put;
+        self.freed_with_avcs += o.freed_with_avcs;
+        self.alloc_failures += o.alloc_failures;
+        self.chain_overflow += o.chain_overflow;
+        self.underflows += o.underflows;
     }
 }
 

@@ -8,6 +8,7 @@
 #include <linux/rmap.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/slab.h>
 #include <linux/topology.h>
 #include "local_helper.h"
 
@@ -96,4 +97,39 @@ bool rs_module_get(void)
 void rs_module_put(void)
 {
 	module_put(THIS_MODULE);
+}
+
+/* The shadow trees' node cache (rust/pool.rs). */
+static struct kmem_cache *rs_nodes;
+
+int rs_nodes_init(unsigned int size)
+{
+	rs_nodes = kmem_cache_create("rmap_shadow_node", size, 0, SLAB_NO_MERGE, NULL);
+	return rs_nodes ? 0 : -ENOMEM;
+}
+
+void rs_nodes_exit(void)
+{
+	kmem_cache_destroy(rs_nodes);
+	rs_nodes = NULL;
+}
+
+void *rs_node_alloc(int nid)
+{
+	return kmem_cache_alloc_node(rs_nodes, RS_GFP_TAP, nid);
+}
+
+void rs_node_free(void *p)
+{
+	kmem_cache_free(rs_nodes, p);
+}
+
+unsigned int rs_node_size(void)
+{
+	return kmem_cache_size(rs_nodes);
+}
+
+size_t rs_kmalloc_bytes(size_t size)
+{
+	return kmalloc_size_roundup(size);
 }

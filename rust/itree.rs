@@ -1,85 +1,84 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! An augmented interval tree over an index arena.
+//! An augmented interval tree of individually allocated nodes.
 //!
 //! The shadow of one sibling i_mmap tree: like the kernel's vma interval tree
 //! (`mm/interval_tree.c`), it orders intervals `[start, last]` (page offsets)
-//! by start and keeps in every node the largest `last` of its subtree, so an
-//! overlap query skips every subtree that cannot match. Balancing is a treap
-//! (random priorities) instead of red-black colouring, which keeps the code
-//! small; expected depth is O(log n). Every operation is iterative with
-//! O(1) or bounded extra space: no recursion whose depth depends on the data
-//! (the taps run it on whatever kernel stack the probed function has left).
+//! by `(start, key)` and keeps in every node the largest `last` of its
+//! subtree, so an overlap query skips every subtree that cannot match.
+//! Balancing is a treap whose priorities are a hash of the key (the VMA's
+//! address) instead of red-black colouring: expected depth O(log n), and no
+//! priority stored per node.
+//!
+//! A node is 48 bytes (start, last, subtree maximum, key, two links), taken
+//! from a [`Store`]: in the module, a slab cache allocating on the tree's
+//! NUMA node, so a tree's memory is on its node and a node costs exactly
+//! its object size. Every operation is iterative with O(1) or bounded extra
+//! space: no recursion whose depth depends on the data (the taps run it on
+//! whatever kernel stack the probed function has left).
 //!
 //! Pure Rust with no kernel dependency: the same file is built into the
-//! module and into the host-side unit tests (`tests/host/`). Storage comes
-//! from an [`Arena`], so the module can place a tree's nodes on its NUMA node.
+//! module and into the host-side unit tests (`tests/host/`).
 
-/// The index of no node.
-pub(crate) const NIL: u32 = u32::MAX;
+use core::ptr::NonNull;
 
 /// Deepest path [`ITree::query`] and [`ITree::check`] follow.
 pub(crate) const MAX_DEPTH: usize = 128;
 
-/// An allocation failure of an [`Arena`].
+/// An allocation failure of a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ArenaFull;
+pub(crate) struct StoreFull;
+
+/// A link to a node, or none.
+type Link = Option<NonNull<Node>>;
 
 /// One interval in the tree.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Node {
     /// First page offset covered.
     pub(crate) start: u64,
     /// Last page offset covered (inclusive).
     pub(crate) last: u64,
-    /// Identity of the interval (the VMA's address); ties on `start` are
-    /// ordered by it.
-    pub(crate) key: usize,
-    left: u32,
-    right: u32,
-    prio: u32,
+    /// Largest `last` in this node's subtree.
     subtree_last: u64,
+    /// Identity of the interval (the VMA's address); ties on `start` are
+    /// ordered by it, and the treap priority is its hash.
+    pub(crate) key: usize,
+    left: Link,
+    right: Link,
 }
 
-#[cfg(test)]
-impl Node {
-    /// A node with every field given (host tests only).
-    pub(crate) fn for_test(
-        start: u64,
-        last: u64,
-        key: usize,
-        left: u32,
-        right: u32,
-        prio: u32,
-        subtree_last: u64,
-    ) -> Self {
-        Self {
-            start,
-            last,
-            key,
-            left,
-            right,
-            prio,
-            subtree_last,
-        }
-    }
+/// Where a tree's nodes come from.
+///
+/// # Safety
+///
+/// [`Store::alloc`] returns memory valid for reads and writes of a [`Node`],
+/// suitably aligned, used by nobody else until it is passed to
+/// [`Store::free`].
+pub(crate) unsafe trait Store {
+    /// Memory for one node (uninitialised), or `None`.
+    fn alloc(&mut self) -> Option<NonNull<Node>>;
 
-    /// Points the left link anywhere (host tests only).
-    pub(crate) fn set_left_for_test(&mut self, left: u32) {
-        self.left = left;
+    /// Gives back a node.
+    ///
+    /// # Safety
+    ///
+    /// `n` came from this store's [`Store::alloc`] and is not used after.
+    unsafe fn free(&mut self, n: NonNull<Node>);
+
+    /// The treap priority of `key` (higher is nearer the root).
+    fn prio(&self, key: usize) -> u64 {
+        mix(key as u64)
     }
 }
 
-/// Growable storage for [`Node`]s, indexed from 0.
-pub(crate) trait Arena {
-    /// Number of slots ever pushed.
-    fn len(&self) -> usize;
-    /// The node in slot `i` (`i < len()`).
-    fn get(&self, i: u32) -> &Node;
-    /// The node in slot `i` (`i < len()`), mutable.
-    fn get_mut(&mut self, i: u32) -> &mut Node;
-    /// Appends a node; fails without side effect when out of memory.
-    fn push(&mut self, n: Node) -> Result<(), ArenaFull>;
+/// A 64-bit mixer (splitmix64's finaliser): slab-aligned addresses in,
+/// well-spread priorities out.
+pub(crate) fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// Why [`ITree::check`] found the tree broken.
@@ -91,31 +90,36 @@ pub(crate) enum Broken {
     Heap,
     /// A node's `subtree_last` is not the maximum of its subtree.
     Augment,
-    /// The number of reachable nodes differs from `len()` (or a link
-    /// points outside the arena, or loops).
+    /// The number of reachable nodes differs from `len()`.
     Count,
     /// Deeper than [`MAX_DEPTH`].
     Depth,
 }
 
-/// An interval tree storing its nodes in `A`.
-pub(crate) struct ITree<A: Arena> {
-    arena: A,
-    root: u32,
-    free: u32,
+/// An interval tree whose nodes come from `S`.
+///
+/// # Invariants
+///
+/// Every link reachable from `root` points to an initialised node that came
+/// from `store`, is reachable exactly once, and belongs to this tree alone;
+/// `len` is the number of those nodes.
+pub(crate) struct ITree<S: Store> {
+    store: S,
+    root: Link,
     len: usize,
-    rng: u32,
 }
 
-impl<A: Arena> ITree<A> {
-    /// An empty tree over `arena` (which should be empty).
-    pub(crate) fn new(arena: A, seed: u32) -> Self {
+// SAFETY: the tree owns its nodes (type invariant); they are plain data, so
+// the tree may move to another thread with its store.
+unsafe impl<S: Store + Send> Send for ITree<S> {}
+
+impl<S: Store> ITree<S> {
+    /// An empty tree over `store`.
+    pub(crate) fn new(store: S) -> Self {
         Self {
-            arena,
-            root: NIL,
-            free: NIL,
+            store,
+            root: None,
             len: 0,
-            rng: seed | 1,
         }
     }
 
@@ -124,67 +128,42 @@ impl<A: Arena> ITree<A> {
         self.len
     }
 
-    /// The arena.
-    pub(crate) fn arena(&self) -> &A {
-        &self.arena
+    fn n(&self, p: NonNull<Node>) -> &Node {
+        // SAFETY: `p` is reachable from `root` (every caller follows links
+        // of this tree): an initialised node of ours (type invariant), and
+        // `&self` keeps the tree from changing while the borrow lives.
+        unsafe { p.as_ref() }
     }
 
-    /// The tree's shape without its storage: (root, free list, len). With
-    /// a copy of the arena's first `arena().len()` slots,
-    /// [`ITree::from_raw_parts`] rebuilds an identical tree.
-    pub(crate) fn raw_parts(&self) -> (u32, u32, usize) {
-        (self.root, self.free, self.len)
+    fn m(&mut self, p: NonNull<Node>) -> &mut Node {
+        // SAFETY: as in `n`; `&mut self` makes the borrow unique, and each
+        // caller uses one node's borrow at a time.
+        unsafe { &mut *p.as_ptr() }
     }
 
-    /// A tree over `arena` with the shape `raw_parts()` returned for the
-    /// tree the arena was copied from. Nothing is checked here: a broken
-    /// copy makes [`ITree::check`] fail, never memory unsafety (every node
-    /// access is bounds-checked by the arena).
-    pub(crate) fn from_raw_parts(arena: A, (root, free, len): (u32, u32, usize)) -> Self {
-        Self {
-            arena,
-            root,
-            free,
-            len,
-            rng: 1,
-        }
+    fn prio(&self, p: NonNull<Node>) -> (u64, usize) {
+        let key = self.n(p).key;
+        (self.store.prio(key), key)
     }
 
-    fn next_prio(&mut self) -> u32 {
-        // xorshift32
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.rng = x;
-        x
+    fn sub_last(&self, l: Link) -> u64 {
+        l.map_or(0, |p| self.n(p).subtree_last)
     }
 
-    fn n(&self, i: u32) -> &Node {
-        self.arena.get(i)
+    fn fix(&mut self, p: NonNull<Node>) {
+        let (l, r) = (self.n(p).left, self.n(p).right);
+        let m = self.n(p).last.max(self.sub_last(l)).max(self.sub_last(r));
+        self.m(p).subtree_last = m;
     }
 
-    fn sub_last(&self, i: u32) -> u64 {
-        if i == NIL {
-            0
-        } else {
-            self.n(i).subtree_last
-        }
+    fn key(&self, p: NonNull<Node>) -> (u64, usize) {
+        let n = self.n(p);
+        (n.start, n.key)
     }
 
-    fn fix(&mut self, i: u32) {
-        let (l, r) = (self.n(i).left, self.n(i).right);
-        let m = self.n(i).last.max(self.sub_last(l)).max(self.sub_last(r));
-        self.arena.get_mut(i).subtree_last = m;
-    }
-
-    fn less(a: (u64, usize), b: (u64, usize)) -> bool {
-        a < b
-    }
-
-    /// The left (`right == false`) or right link of `i`.
-    fn link(&self, i: u32, right: bool) -> u32 {
-        let n = self.n(i);
+    /// The left (`right == false`) or right link of `p`.
+    fn link(&self, p: NonNull<Node>, right: bool) -> Link {
+        let n = self.n(p);
         if right {
             n.right
         } else {
@@ -192,8 +171,8 @@ impl<A: Arena> ITree<A> {
         }
     }
 
-    fn set_link(&mut self, i: u32, right: bool, v: u32) {
-        let n = self.arena.get_mut(i);
+    fn set_link(&mut self, p: NonNull<Node>, right: bool, v: Link) {
+        let n = self.m(p);
         if right {
             n.right = v;
         } else {
@@ -203,27 +182,27 @@ impl<A: Arena> ITree<A> {
 
     /// Recomputes `subtree_last` bottom-up along the chain that starts at
     /// `start` and goes, from each node `x`, to its right child if
-    /// `goes_right(x)` and else to its left, down to NIL. Every node off the
-    /// chain must be up to date.
+    /// `goes_right(x)` and else to its left, down to the end. Every node off
+    /// the chain must be up to date.
     ///
     /// O(1) space: the chain's links are reversed on the way down and
     /// restored on the way back up, fixing each node once its child on the
     /// chain is (no stack, no recursion, whatever the depth).
-    fn fix_chain(&mut self, start: u32, goes_right: &dyn Fn(&Node) -> bool) {
-        let (mut prev, mut cur) = (NIL, start);
-        while cur != NIL {
-            let d = goes_right(self.n(cur));
-            let next = self.link(cur, d);
-            self.set_link(cur, d, prev);
+    fn fix_chain(&mut self, start: Link, goes_right: &dyn Fn(&Node) -> bool) {
+        let (mut prev, mut cur) = (None, start);
+        while let Some(c) = cur {
+            let d = goes_right(self.n(c));
+            let next = self.link(c, d);
+            self.set_link(c, d, prev);
             prev = cur;
             cur = next;
         }
-        let (mut below, mut cur) = (NIL, prev);
-        while cur != NIL {
-            let d = goes_right(self.n(cur));
-            let up = self.link(cur, d);
-            self.set_link(cur, d, below);
-            self.fix(cur);
+        let (mut below, mut cur) = (None, prev);
+        while let Some(c) = cur {
+            let d = goes_right(self.n(c));
+            let up = self.link(c, d);
+            self.set_link(c, d, below);
+            self.fix(c);
             below = cur;
             cur = up;
         }
@@ -236,40 +215,34 @@ impl<A: Arena> ITree<A> {
     /// on the right spine of the left part or the left spine of the right
     /// part; then those two spines (the only nodes whose subtrees changed)
     /// are fixed by [`Self::fix_chain`].
-    fn split(&mut self, t: u32, k: (u64, usize), inclusive: bool) -> (u32, u32) {
-        let (mut l, mut r, mut lt, mut rt) = (NIL, NIL, NIL, NIL);
+    fn split(&mut self, t: Link, k: (u64, usize), inclusive: bool) -> (Link, Link) {
+        let (mut l, mut r, mut lt, mut rt): (Link, Link, Link, Link) = (None, None, None, None);
         let mut cur = t;
-        while cur != NIL {
-            let tk = (self.n(cur).start, self.n(cur).key);
-            let goes_left = if inclusive {
-                !Self::less(k, tk)
-            } else {
-                Self::less(tk, k)
-            };
+        while let Some(c) = cur {
+            let tk = self.key(c);
+            let goes_left = if inclusive { tk <= k } else { tk < k };
             if goes_left {
-                // `cur` and its left subtree belong to the left part.
-                if lt == NIL {
-                    l = cur;
-                } else {
-                    self.arena.get_mut(lt).right = cur;
+                // `c` and its left subtree belong to the left part.
+                match lt {
+                    None => l = cur,
+                    Some(x) => self.m(x).right = cur,
                 }
                 lt = cur;
-                cur = self.n(cur).right;
+                cur = self.n(c).right;
             } else {
-                if rt == NIL {
-                    r = cur;
-                } else {
-                    self.arena.get_mut(rt).left = cur;
+                match rt {
+                    None => r = cur,
+                    Some(x) => self.m(x).left = cur,
                 }
                 rt = cur;
-                cur = self.n(cur).left;
+                cur = self.n(c).left;
             }
         }
-        if lt != NIL {
-            self.arena.get_mut(lt).right = NIL;
+        if let Some(x) = lt {
+            self.m(x).right = None;
         }
-        if rt != NIL {
-            self.arena.get_mut(rt).left = NIL;
+        if let Some(x) = rt {
+            self.m(x).left = None;
         }
         self.fix_chain(l, &|_| true);
         self.fix_chain(r, &|_| false);
@@ -282,92 +255,98 @@ impl<A: Arena> ITree<A> {
     /// priority (from `a`: its right subtree is merged on; from `b`: its
     /// left); the path is then fixed by [`Self::fix_chain`], a node's side
     /// told by comparing its key with `b`'s smallest.
-    fn merge(&mut self, a: u32, b: u32) -> u32 {
-        if a == NIL {
-            return b;
+    fn merge(&mut self, a: Link, b: Link) -> Link {
+        let (Some(_), Some(b0)) = (a, b) else {
+            return a.or(b);
+        };
+        let mut m = b0;
+        while let Some(l) = self.n(m).left {
+            m = l;
         }
-        if b == NIL {
-            return a;
-        }
-        let mut m = b;
-        while self.n(m).left != NIL {
-            m = self.n(m).left;
-        }
-        let bmin = (self.n(m).start, self.n(m).key);
+        let bmin = self.key(m);
         let (mut a, mut b) = (a, b);
-        let (mut root, mut hook, mut hook_right) = (NIL, NIL, false);
-        while a != NIL && b != NIL {
-            let from_a = self.n(a).prio >= self.n(b).prio;
-            let x = if from_a { a } else { b };
-            if hook == NIL {
-                root = x;
-            } else {
-                self.set_link(hook, hook_right, x);
+        let (mut root, mut hook, mut hook_right): (Link, Link, bool) = (None, None, false);
+        while let (Some(x), Some(y)) = (a, b) {
+            let from_a = self.prio(x) >= self.prio(y);
+            let z = if from_a { x } else { y };
+            match hook {
+                None => root = Some(z),
+                Some(h) => self.set_link(h, hook_right, Some(z)),
             }
             if from_a {
-                a = self.n(a).right;
+                a = self.n(x).right;
             } else {
-                b = self.n(b).left;
+                b = self.n(y).left;
             }
-            hook = x;
+            hook = Some(z);
             hook_right = from_a;
         }
-        let rest = if a != NIL { a } else { b };
+        let rest = a.or(b);
         // `hook` is set: neither input was empty.
-        self.set_link(hook, hook_right, rest);
-        self.fix_chain(root, &|n: &Node| Self::less((n.start, n.key), bmin));
+        if let Some(h) = hook {
+            self.set_link(h, hook_right, rest);
+        }
+        self.fix_chain(root, &|n: &Node| (n.start, n.key) < bmin);
         root
+    }
+
+    /// Whether the interval starting at `start` with identity `key` is in
+    /// the tree (one descent, no change).
+    pub(crate) fn contains(&self, start: u64, key: usize) -> bool {
+        let k = (start, key);
+        let mut cur = self.root;
+        while let Some(c) = cur {
+            let ck = self.key(c);
+            if ck == k {
+                return true;
+            }
+            cur = if k < ck {
+                self.n(c).left
+            } else {
+                self.n(c).right
+            };
+        }
+        false
     }
 
     /// Inserts `[start, last]` with identity `key`. The caller keeps keys
     /// unique; on allocation failure the tree is unchanged.
-    pub(crate) fn insert(&mut self, start: u64, last: u64, key: usize) -> Result<(), ArenaFull> {
-        let prio = self.next_prio();
-        let node = Node {
-            start,
-            last,
-            key,
-            left: NIL,
-            right: NIL,
-            prio,
-            subtree_last: last,
-        };
-        let idx = if self.free != NIL {
-            let i = self.free;
-            self.free = self.n(i).left;
-            *self.arena.get_mut(i) = node;
-            i
-        } else {
-            let i = self.arena.len();
-            if i >= NIL as usize {
-                return Err(ArenaFull);
-            }
-            self.arena.push(node)?;
-            i as u32
+    pub(crate) fn insert(&mut self, start: u64, last: u64, key: usize) -> Result<(), StoreFull> {
+        let p = self.store.alloc().ok_or(StoreFull)?;
+        // SAFETY: the store gave us this memory for a node, for us alone.
+        unsafe {
+            p.as_ptr().write(Node {
+                start,
+                last,
+                subtree_last: last,
+                key,
+                left: None,
+                right: None,
+            })
         };
         let (a, b) = self.split(self.root, (start, key), false);
-        let a = self.merge(a, idx);
+        let a = self.merge(a, Some(p));
         self.root = self.merge(a, b);
         self.len += 1;
         Ok(())
     }
 
     /// Removes the interval starting at `start` with identity `key`; returns
-    /// whether it was there.
+    /// whether it was there (the tree is unchanged if not).
     pub(crate) fn remove(&mut self, start: u64, key: usize) -> bool {
+        if !self.contains(start, key) {
+            return false;
+        }
         let (a, rest) = self.split(self.root, (start, key), false);
         let (m, b) = self.split(rest, (start, key), true);
-        let found = m != NIL;
-        if found {
+        if let Some(p) = m {
             // `m` holds exactly one node: keys are unique.
-            let node = self.arena.get_mut(m);
-            node.left = self.free;
-            node.right = NIL;
-            self.free = m;
             self.len -= 1;
+            // SAFETY: `p` is ours, unlinked from the tree, used no more.
+            unsafe { self.store.free(p) };
         }
         self.root = self.merge(a, b);
-        found
+        m.is_some()
     }
 
     /// Calls `f` on every interval overlapping `[qs, ql]`, in start order.
@@ -377,94 +356,164 @@ impl<A: Arena> ITree<A> {
     /// tree is deeper than that (the answer is then incomplete); a treap of
     /// 10^6 random intervals is about 60 deep.
     pub(crate) fn query(&self, qs: u64, ql: u64, f: &mut dyn FnMut(&Node)) -> bool {
-        let mut path = [NIL; MAX_DEPTH];
+        let mut path: [Link; MAX_DEPTH] = [None; MAX_DEPTH];
         let mut sp = 0usize;
         let mut t = self.root;
         loop {
             // Down the left spine of every subtree that can overlap.
-            while t != NIL && self.n(t).subtree_last >= qs {
+            while let Some(c) = t.filter(|&c| self.n(c).subtree_last >= qs) {
                 if sp == MAX_DEPTH {
                     return false;
                 }
-                path[sp] = t;
+                path[sp] = Some(c);
                 sp += 1;
-                t = self.n(t).left;
+                t = self.n(c).left;
             }
             if sp == 0 {
                 return true;
             }
             sp -= 1;
-            let n = *self.n(path[sp]);
+            let Some(c) = path[sp] else {
+                return true;
+            };
+            let n = self.n(c);
             // In order: every later node starts at or after this one.
             if n.start > ql {
                 return true;
             }
             if n.last >= qs {
-                f(&n);
+                f(n);
             }
             t = n.right;
         }
     }
 
     /// Checks every invariant (order, heap, augmentation, count), each at
-    /// every node, in one iterative in-order walk (bounded like
-    /// [`ITree::query`]; a cycle ends as [`Broken::Count`]).
-    pub(crate) fn check(&self) -> Result<(), Broken> {
-        let mut path = [NIL; MAX_DEPTH];
+    /// every node, in one iterative in-order walk bounded like
+    /// [`ITree::query`], calling `visit` on each node in order.
+    pub(crate) fn check_visit(&self, visit: &mut dyn FnMut(&Node)) -> Result<(), Broken> {
+        let mut path: [Link; MAX_DEPTH] = [None; MAX_DEPTH];
         let mut sp = 0usize;
         let mut t = self.root;
         let mut count = 0usize;
         let mut prev: Option<(u64, usize)> = None;
         loop {
-            while t != NIL {
+            while let Some(c) = t {
                 if sp == MAX_DEPTH {
                     return Err(Broken::Depth);
                 }
-                if (t as usize) >= self.arena.len() {
-                    return Err(Broken::Count);
-                }
-                path[sp] = t;
+                path[sp] = Some(c);
                 sp += 1;
-                t = self.n(t).left;
+                t = self.n(c).left;
             }
             if sp == 0 {
                 break;
             }
             sp -= 1;
-            let n = *self.n(path[sp]);
+            let Some(c) = path[sp] else {
+                break;
+            };
+            let n = self.n(c);
             count += 1;
             if count > self.len {
                 return Err(Broken::Count);
             }
             let k = (n.start, n.key);
-            if let Some(p) = prev {
-                if !Self::less(p, k) {
-                    return Err(Broken::Order);
-                }
+            if prev.is_some_and(|p| p >= k) {
+                return Err(Broken::Order);
             }
             prev = Some(k);
             let mut m = n.last;
-            for c in [n.left, n.right] {
-                if c == NIL {
-                    continue;
-                }
-                if (c as usize) >= self.arena.len() {
-                    return Err(Broken::Count);
-                }
-                let cn = self.n(c);
-                if cn.prio > n.prio {
+            for ch in [n.left, n.right].into_iter().flatten() {
+                if self.prio(ch) > self.prio(c) {
                     return Err(Broken::Heap);
                 }
-                m = m.max(cn.subtree_last);
+                m = m.max(self.n(ch).subtree_last);
             }
             if m != n.subtree_last {
                 return Err(Broken::Augment);
             }
+            visit(n);
             t = n.right;
         }
         if count != self.len {
             return Err(Broken::Count);
         }
         Ok(())
+    }
+
+    /// [`ITree::check_visit`] without a visitor (host tests).
+    #[cfg(test)]
+    pub(crate) fn check(&self) -> Result<(), Broken> {
+        self.check_visit(&mut |_| {})
+    }
+
+    /// Frees every node: O(n) time, O(1) space (rotating each left child up
+    /// until the root has none, then freeing the root).
+    pub(crate) fn clear(&mut self) {
+        let mut cur = self.root.take();
+        while let Some(c) = cur {
+            match self.n(c).left {
+                Some(l) => {
+                    let lr = self.n(l).right;
+                    self.m(c).left = lr;
+                    self.m(l).right = Some(c);
+                    cur = Some(l);
+                }
+                None => {
+                    cur = self.n(c).right;
+                    // SAFETY: `c` is ours and no longer reachable.
+                    unsafe { self.store.free(c) };
+                }
+            }
+        }
+        self.len = 0;
+    }
+}
+
+impl<S: Store> Drop for ITree<S> {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+#[cfg(test)]
+impl<S: Store> ITree<S> {
+    /// A tree of `n` nodes hanging as one left chain, node `i` holding
+    /// `[i, i]` with key `i`: valid when the store's priority grows with the
+    /// key (host tests only).
+    pub(crate) fn chain_for_test(store: S, n: usize) -> Self {
+        let mut t = Self::new(store);
+        let mut below: Link = None;
+        for i in 0..n {
+            let p = t.store.alloc().expect("test store");
+            // SAFETY: fresh node memory from the store.
+            unsafe {
+                p.as_ptr().write(Node {
+                    start: i as u64,
+                    last: i as u64,
+                    subtree_last: i as u64,
+                    key: i,
+                    left: below,
+                    right: None,
+                })
+            };
+            below = Some(p);
+        }
+        t.root = below;
+        t.len = n;
+        t
+    }
+
+    /// Breaks the root: `what` 0 changes its `subtree_last`, 1 its start,
+    /// 2 the length (host tests only).
+    pub(crate) fn break_for_test(&mut self, what: u32) {
+        if let Some(r) = self.root {
+            match what {
+                0 => self.m(r).subtree_last += 1,
+                1 => self.m(r).start = u64::MAX,
+                _ => self.len += 1,
+            }
+        }
     }
 }

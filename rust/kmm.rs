@@ -9,8 +9,7 @@
 //! behind a waiting writer that is a deadlock), and the work done is a
 //! bounded copy or count; so the guard only offers those.
 
-use crate::shadow::{FileRef, VmaView};
-use core::marker::PhantomData;
+use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{bindings, prelude::*, str::CString};
 
 /// A referenced `struct path` (from `kern_path()`), put on drop.
@@ -299,5 +298,125 @@ impl Drop for MmapRead<'_> {
     fn drop(&mut self) {
         // SAFETY: held for read by this task (type invariant).
         unsafe { bindings::mmap_read_unlock(self.mm.0.as_ptr()) };
+    }
+}
+
+/// A counted reference to a `struct file`, dropped with `fput()`.
+///
+/// # Invariants
+///
+/// `0` holds one reference to a live `struct file`.
+pub(crate) struct FileRef(NonNull<bindings::file>);
+
+// SAFETY: a file reference may be dropped from any task and context.
+unsafe impl Send for FileRef {}
+// SAFETY: shared access only reads the pointer (and takes more references,
+// which the file's atomic refcount allows from any CPU).
+unsafe impl Sync for FileRef {}
+
+impl FileRef {
+    /// Takes a reference on `file`.
+    ///
+    /// # Safety
+    ///
+    /// `file` must be a live file (its refcount above zero) for the call.
+    pub(crate) unsafe fn get(file: NonNull<bindings::file>) -> Self {
+        // SAFETY: `file` is live, per the caller.
+        unsafe { bindings::get_file(file.as_ptr()) };
+        Self(file)
+    }
+
+    /// The raw file.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::file {
+        self.0.as_ptr()
+    }
+
+    /// The file's `address_space`.
+    pub(crate) fn mapping(&self) -> *mut bindings::address_space {
+        // SAFETY: the file is live (type invariant); `f_mapping` is set at open.
+        unsafe { (*self.0.as_ptr()).f_mapping }
+    }
+}
+
+impl Drop for FileRef {
+    fn drop(&mut self) {
+        // SAFETY: we hold one reference (type invariant). `fput()` may be
+        // called in any context; the final put is deferred by the kernel.
+        unsafe { bindings::fput(self.0.as_ptr()) };
+    }
+}
+
+/// What a tap saw: a file VMA and the numbers the shadow needs of it.
+pub(crate) struct VmaView {
+    vma: usize,
+    file: NonNull<bindings::file>,
+    mapping: usize,
+    start: u64,
+    last: u64,
+}
+
+impl VmaView {
+    /// The VMA's address.
+    pub(crate) fn vma(&self) -> usize {
+        self.vma
+    }
+
+    /// The VMA's file (live while the VMA is).
+    pub(crate) fn file(&self) -> NonNull<bindings::file> {
+        self.file
+    }
+
+    /// The VMA's file mapping (the shadow's key of the file).
+    pub(crate) fn mapping(&self) -> usize {
+        self.mapping
+    }
+
+    /// The first page offset the VMA maps.
+    pub(crate) fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// The last page offset the VMA maps.
+    pub(crate) fn last(&self) -> u64 {
+        self.last
+    }
+
+    /// Uses `mapping` (the probed function's argument) as the VMA's file
+    /// mapping.
+    pub(crate) fn with_mapping(mut self, mapping: usize) -> Self {
+        self.mapping = mapping;
+        self
+    }
+
+    /// Reads `vma`.
+    ///
+    /// # Safety
+    ///
+    /// `vma` must be a live file VMA whose fields are stable for the call
+    /// (the caller holds the lock that serialises its changes: the real
+    /// `i_mmap_rwsem` in the taps, `mmap_read_lock` when seeding).
+    pub(crate) unsafe fn read(vma: *const bindings::vm_area_struct) -> Option<Self> {
+        // SAFETY: per the caller, `vma` is live and stable.
+        let v = unsafe { &*vma };
+        let file = NonNull::new(v.vm_file)?;
+        // SAFETY: `vm_start`/`vm_end` live in a union with the RCU free
+        // pointer, which is only used once the VMA is freed.
+        let (s, e) = unsafe {
+            (
+                v.__bindgen_anon_1.__bindgen_anon_1.vm_start,
+                v.__bindgen_anon_1.__bindgen_anon_1.vm_end,
+            )
+        };
+        // Values from the kernel: never an overflow panic in a probe.
+        let pages = (e.wrapping_sub(s) >> bindings::PAGE_SHIFT) as u64;
+        // SAFETY: a file VMA's file is live while the VMA is.
+        let mapping = unsafe { (*file.as_ptr()).f_mapping } as usize;
+        Some(Self {
+            vma: vma as usize,
+            file,
+            mapping,
+            start: v.vm_pgoff as u64,
+            last: (v.vm_pgoff as u64).saturating_add(pages.max(1) - 1),
+        })
     }
 }

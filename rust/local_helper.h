@@ -65,4 +65,16 @@ bool rs_module_get(void);
 void rs_module_put(void);
 /* @vma->anon_vma. */
 struct anon_vma *rs_vma_anon_vma(struct vm_area_struct *vma);
+/*
+ * The shadow trees' node cache: created at load with objects of @size bytes
+ * (0 or -ENOMEM), destroyed at unload; nodes allocated with RS_GFP_TAP on
+ * node @nid (NUMA_NO_NODE: the local one); the object size.
+ */
+int rs_nodes_init(unsigned int size);
+void rs_nodes_exit(void);
+void *rs_node_alloc(int nid);
+void rs_node_free(void *p);
+unsigned int rs_node_size(void);
+/* kmalloc_size_roundup(): the bytes kmalloc really gives a request. */
+size_t rs_kmalloc_bytes(size_t size);
 #endif

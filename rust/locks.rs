@@ -26,7 +26,6 @@
 //! lockdep class per tree index, and lockdep tracks at most 48 held locks);
 //! files with more trees replay `single` only and count the skips.
 
-use crate::Shared;
 use core::{
     marker::{PhantomData, PhantomPinned},
     pin::Pin,
@@ -35,7 +34,7 @@ use kernel::{
     bindings,
     prelude::*,
     sync::{
-        atomic::{Acquire, Atomic, Relaxed, Release},
+        atomic::{Atomic, Relaxed},
         Arc, LockClassKey,
     },
     types::Opaque,
@@ -377,7 +376,7 @@ impl FileLocks {
 
     /// Replays `op` on tree `tree` under `design`, holding for `hold_ns`.
     /// Process context, no lock held. Returns whether it was replayed.
-    fn replay(&self, design: Design, op: Op, tree: usize, hold_ns: u64) -> bool {
+    pub(crate) fn replay(&self, design: Design, op: Op, tree: usize, hold_ns: u64) -> bool {
         let hold = || spin_ns(hold_ns);
         match (design, op) {
             (Design::Single, Op::Walk) => {
@@ -428,6 +427,17 @@ impl FileLocks {
         }
     }
 
+    /// Bytes of the file's locks, in the allocator's real sizes.
+    pub(crate) fn bytes(&self) -> usize {
+        let one = crate::kmalloc_bytes(core::mem::size_of::<TimedLock>());
+        let vecs = crate::kmalloc_bytes(self.all_trees.capacity() * core::mem::size_of::<usize>())
+            + crate::kmalloc_bytes(self.inv_trees.capacity() * core::mem::size_of::<usize>());
+        // The Arc's allocation holds a refcount beside the two file locks.
+        crate::kmalloc_bytes(core::mem::size_of::<Self>() + 16)
+            + (self.all_trees.len() + self.inv_trees.len()) * one
+            + vecs
+    }
+
     /// Acquisitions over every lock and design.
     pub(crate) fn total_acq(&self) -> u64 {
         let mut n = self.single.stat.acq.load(Relaxed) + self.inv_file.stat.acq.load(Relaxed);
@@ -445,236 +455,4 @@ fn spin_ns(ns: u64) {
     while now_ns().saturating_sub(t0) < ns {
         core::hint::spin_loop();
     }
-}
-
-/// Replays queued but not finished, over every instance of the module (a
-/// static: the last thing a replay touches must outlive every `Shared`).
-static INFLIGHT: Atomic<u64> = Atomic::new(0);
-
-/// A replay queued on a task.
-///
-/// # Invariants
-///
-/// Allocated by [`queue`] with `KBox`; once `cb` is queued with
-/// `task_work_add()`, the task-work list owns the record until
-/// [`run_pending`] frees it.
-#[repr(C)]
-struct Pending {
-    /// First: the task-work callback finds the record from it.
-    cb: bindings::callback_head,
-    shared: Arc<Shared>,
-    locks: Arc<FileLocks>,
-    op: Op,
-    tree: u32,
-    hold_ns: u64,
-}
-
-/// Counters of the deferral.
-pub(crate) struct DeferStats {
-    /// Replays queued.
-    pub(crate) queued: Atomic<u64>,
-    /// Replays run.
-    pub(crate) run: Atomic<u64>,
-    /// Replays dropped unrun because unload was in progress.
-    pub(crate) dropped_at_unload: Atomic<u64>,
-    /// Operations not replayed: kernel threads (they never return to user
-    /// space), io/user workers, exiting tasks, allocation failures, module
-    /// going away.
-    pub(crate) skipped: Atomic<u64>,
-    /// Operations queued by a reclaiming task (`PF_MEMALLOC`: direct
-    /// reclaim, `MADV_PAGEOUT`).
-    pub(crate) memalloc: Atomic<u64>,
-    /// Test switch (`locks hold`): the thread group that wrote it (0:
-    /// none); its replays wait in their task until `locks release` (at most
-    /// [`HOLD_MAX_MS`]).
-    pub(crate) hold: Atomic<i32>,
-    /// Per-tree designs not replayed: the file has more than
-    /// [`MAX_LOCK_TREES`] trees.
-    pub(crate) too_many_trees: Atomic<u64>,
-    /// Set at unload: queued replays free themselves without replaying.
-    pub(crate) closing: Atomic<u32>,
-}
-
-impl DeferStats {
-    /// All zero.
-    pub(crate) const fn new() -> Self {
-        Self {
-            queued: Atomic::new(0),
-            run: Atomic::new(0),
-            dropped_at_unload: Atomic::new(0),
-            skipped: Atomic::new(0),
-            memalloc: Atomic::new(0),
-            hold: Atomic::new(0),
-            too_many_trees: Atomic::new(0),
-            closing: Atomic::new(0),
-        }
-    }
-}
-
-/// Replays queued and not finished.
-pub(crate) fn inflight() -> u64 {
-    INFLIGHT.load(Relaxed)
-}
-
-/// Queues the replay of `op` on `tree` of the file with `locks` on the
-/// current task. Atomic context (a tap).
-pub(crate) fn queue(sh: &Arc<Shared>, locks: &Arc<FileLocks>, op: Op, tree: u32, hold_ns: u64) {
-    let st = &sh.defer_stats;
-    if sh.designs.load(Relaxed) == 0 {
-        return;
-    }
-    let task = kernel::task::Task::current_raw();
-    // SAFETY: `current` is live.
-    let flags = unsafe { (*task).flags };
-    if flags & bindings::PF_MEMALLOC != 0 {
-        // Replayed: MADV_PAGEOUT (a reclaim in syscall context, the way walks
-        // are measured) runs with PF_MEMALLOC. Bounded: the record's
-        // allocation never touches the reserves (`TAP_GFP`), so under real
-        // memory pressure it fails and is counted as skipped; and a task that
-        // blocks after its reclaim holds rmmod off (EBUSY), never hangs it.
-        st.memalloc.add(1, Relaxed);
-    }
-    let never_returns = bindings::PF_KTHREAD
-        | bindings::PF_IO_WORKER
-        | bindings::PF_USER_WORKER
-        | bindings::PF_EXITING;
-    if flags & never_returns != 0 {
-        st.skipped.add(1, Relaxed);
-        return;
-    }
-    // Each queued record pins the module (its callback is module text):
-    // rmmod fails at once with EBUSY while one is pending, and never waits
-    // for a task that may block in its syscall after queueing.
-    if !crate::sys::module_get() {
-        // Unload in progress.
-        st.skipped.add(1, Relaxed);
-        return;
-    }
-    let rec = KBox::new(
-        Pending {
-            cb: bindings::callback_head {
-                next: core::ptr::null_mut(),
-                func: Some(run_pending),
-            },
-            shared: sh.clone(),
-            locks: locks.clone(),
-            op,
-            tree,
-            hold_ns,
-        },
-        crate::TAP_GFP,
-    );
-    let Ok(rec) = rec else {
-        crate::sys::module_put();
-        st.skipped.add(1, Relaxed);
-        return;
-    };
-    let p = KBox::into_raw(rec);
-    INFLIGHT.add(1, Relaxed);
-    // SAFETY: `p` is a live record whose `cb` is initialised; on success the
-    // task-work list owns it until the callback runs on `task` (current).
-    let ret = unsafe {
-        bindings::task_work_add(
-            task,
-            &raw mut (*p).cb,
-            bindings::task_work_notify_mode_TWA_RESUME,
-        )
-    };
-    if ret != 0 {
-        // Exiting past exit_task_work(): the callback will never run.
-        // SAFETY: not queued: we still own the record.
-        unsafe { free_pending(p) };
-        st.skipped.add(1, Relaxed);
-        return;
-    }
-    st.queued.add(1, Relaxed);
-}
-
-/// Drops a record and its references, counts it finished, and drops its
-/// module reference.
-///
-/// # Safety
-///
-/// `p` came from `KBox::into_raw` in [`queue`] and nobody else will use it.
-unsafe fn free_pending(p: *mut Pending) {
-    // SAFETY: per the caller.
-    drop(unsafe { KBox::from_raw(p) });
-    INFLIGHT.fetch_sub(1, Release);
-    // Last: from here rmmod may proceed. The few instructions left in this
-    // module's text are covered by the RCU Tasks grace period of `drain()`.
-    crate::sys::module_put();
-}
-
-/// The task-work callback: runs in the task that queued it, in process
-/// context, on return to user space or at exit.
-///
-/// # Safety
-///
-/// Only called by the task-work core, once, with the `cb` of a [`Pending`]
-/// queued by [`queue`].
-unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
-    let p = cb.cast::<Pending>();
-    // SAFETY: `cb` is the first field of a live `Pending` (`repr(C)`).
-    let rec = unsafe { &*p };
-    let sh = &rec.shared;
-    // Test switch: a replay of the thread group that set `hold` waits here
-    // (in process context, no lock held) until `release`, bounded.
-    let tgid = kernel::current!().tgid();
-    let mut held_ms = 0;
-    while sh.defer_stats.hold.load(Relaxed) == tgid && tgid != 0 && held_ms < HOLD_MAX_MS {
-        // SAFETY: task work runs in process context with no lock held.
-        unsafe { bindings::msleep(10) };
-        held_ms += 10;
-    }
-    if sh.defer_stats.closing.load(Relaxed) != 0 {
-        sh.defer_stats.dropped_at_unload.add(1, Relaxed);
-    } else {
-        let designs = sh.designs.load(Relaxed);
-        for d in Design::ALL {
-            if designs & d as u32 != 0
-                && !rec.locks.replay(d, rec.op, rec.tree as usize, rec.hold_ns)
-            {
-                sh.defer_stats.too_many_trees.add(1, Relaxed);
-            }
-        }
-        sh.defer_stats.run.add(1, Relaxed);
-    }
-    // SAFETY: the task-work list gave the record back; it runs once.
-    unsafe { free_pending(p) };
-}
-
-/// Longest a replay waits under the `hold` test switch, ms.
-pub(crate) const HOLD_MAX_MS: u32 = 60_000;
-
-/// Ends the replays at unload, after the taps are gone (nothing new is
-/// queued). Sleeps, but never waits for a task: every queued record holds a
-/// module reference, so unload only gets here once none is pending.
-///
-/// `task_work_cancel()` is not exported to modules, so queued replays cannot
-/// be cancelled; pinning the module per record is what makes unload safe.
-pub(crate) fn drain(sh: &Shared) {
-    sh.defer_stats.closing.store(1, Relaxed);
-    // At rmmod nothing is pending: every record pins the module. Only a
-    // failing init (the loader frees the module whatever its reference
-    // count) gets here with records queued during seeding: wait for them,
-    // they run when their tasks return to user space.
-    let mut waited_ms = 0u32;
-    while INFLIGHT.load(Acquire) != 0 {
-        // SAFETY: process context, no lock held.
-        unsafe { bindings::msleep(1) };
-        waited_ms = waited_ms.wrapping_add(1);
-        if waited_ms % 10_000 == 0 {
-            pr_warn!(
-                "failed load: waiting for {} queued lock replays\n",
-                INFLIGHT.load(Relaxed)
-            );
-        }
-    }
-    // A callback's last instructions after its `module_put()` still run in
-    // module text, and the kernel is preemptible: a task preempted there is
-    // no RCU reader, so `synchronize_rcu()` would not wait for it. RCU Tasks
-    // waits until every task has voluntarily switched (or is in user space
-    // or idle), as ftrace and kprobes do before freeing trampolines.
-    // SAFETY: process context, no lock held.
-    unsafe { bindings::synchronize_rcu_tasks() };
 }

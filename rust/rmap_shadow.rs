@@ -11,11 +11,11 @@
 //! see `Documentation/debugfs.rst`.
 
 use kernel::{
-    new_mutex, new_spinlock,
+    new_mutex,
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
-        Arc, Mutex, SpinLock,
+        Arc, Mutex,
     },
 };
 
@@ -28,6 +28,8 @@ mod kprobe;
 mod locks;
 mod percpu;
 mod policy;
+mod pool;
+mod replay;
 mod shadow;
 mod status;
 mod storm;
@@ -37,12 +39,14 @@ mod timing;
 mod verify;
 mod views;
 
-use anon::AnonState;
+use anon::Anon;
+use kmm::VmaView;
 use kprobe::{KprobeHandler, KprobeSet, Regs};
-use locks::{DeferStats, Op};
+use locks::Op;
 use percpu::PerCpu;
 use policy::{Policy, TreeCount, MAX_TREES};
-use shadow::{ShadowState, VmaView};
+use replay::Replays;
+use shadow::Shadow;
 use timing::TapSums;
 
 module! {
@@ -156,6 +160,13 @@ pub(crate) fn nr_node_ids() -> u32 {
     unsafe { kernel::bindings::nr_node_ids }
 }
 
+/// The bytes kmalloc really allocates for a request of `size` (its size
+/// class): the real cost of a kmalloc'ed object.
+pub(crate) fn kmalloc_bytes(size: usize) -> usize {
+    // SAFETY: no preconditions.
+    unsafe { sys::rs_kmalloc_bytes(size) }
+}
+
 /// The current CPU and its NUMA node (a snapshot: the caller may migrate).
 pub(crate) fn cpu_node() -> (u32, u32) {
     // SAFETY: no preconditions; the values are only used as placement hints.
@@ -231,9 +242,8 @@ pub(crate) struct Shared {
     pub(crate) mode: Atomic<u32>,
     /// Whether the taps time their handlers (`mode` file: `timing on|off`).
     pub(crate) timing_on: Atomic<u32>,
-    /// The shadow split i_mmap.
-    #[pin]
-    pub(crate) shadow: SpinLock<ShadowState>,
+    /// The shadow split i_mmap (sharded; see `shadow.rs` for its locks).
+    pub(crate) shadow: Shadow,
     /// Serialises rebuilds (policy changes) and verification.
     #[pin]
     pub(crate) rebuild: Mutex<()>,
@@ -242,11 +252,10 @@ pub(crate) struct Shared {
     pub(crate) verdict: Mutex<KVec<u8>>,
     /// The lock designs replayed (bits of [`locks::Design`]).
     pub(crate) designs: Atomic<u32>,
-    /// Lock replay counters.
-    pub(crate) defer_stats: DeferStats,
-    /// The lazy anon rmap bookkeeping.
-    #[pin]
-    pub(crate) anon: SpinLock<AnonState>,
+    /// The lock replay's records and counters.
+    pub(crate) replays: Replays,
+    /// The lazy anon rmap bookkeeping (sharded; see `anon.rs`).
+    pub(crate) anon: Anon,
     /// The in-kernel storm's last run (its threads, while running).
     #[pin]
     pub(crate) storm: Mutex<Option<storm::Storm>>,
@@ -255,18 +264,21 @@ pub(crate) struct Shared {
 impl Shared {
     /// Switches the policy and tree count, and rebuilds the shadow. The
     /// caller holds `rebuild`.
+    ///
+    /// The taps leave the shadow alone while it is emptied and reconfigured
+    /// (after every handler that still saw it active has returned: handlers
+    /// run with preemption disabled, so an RCU grace period waits for
+    /// them), then start again on the empty shadow, which is seeded from
+    /// the live mms as at load: taps first, then the walk.
     pub(crate) fn set_policy(&self, policy: Policy, trees: TreeCount) -> Result {
-        let old = {
-            let mut s = self.shadow.lock();
-            let stats = s.stats;
-            let old = s.clear();
-            *s = ShadowState::new(policy, trees, self.params.max_files);
-            s.stats = stats;
-            s.stats.rebuilds += 1;
-            old
-        };
-        // File references are dropped outside the lock.
-        drop(old);
+        self.shadow.set_active(false);
+        sync_taps();
+        self.shadow.clear();
+        self.shadow.set_config(policy, trees);
+        self.shadow.count_rebuild();
+        self.shadow.set_seeding(true);
+        self.shadow.set_active(true);
+        sync_taps();
         views::seed(self, false)
     }
 
@@ -276,10 +288,9 @@ impl Shared {
     /// Leaving the modes that keep the shadow empties it (its file
     /// references go: nothing keeps a file alive once the taps stop
     /// following its VMAs) after every handler that still saw the old mode
-    /// has returned (handlers run with preemption disabled, so an RCU grace
-    /// period waits for them). Entering them starts from an empty shadow and
-    /// anon state and seeds both from the live mms, as a load does: taps
-    /// first, then the walk.
+    /// has returned. Entering them starts from an empty shadow and anon
+    /// state and seeds both from the live mms, as a load does: taps first,
+    /// then the walk.
     pub(crate) fn set_mode(&self, mode: Mode) -> Result {
         let old = self.mode();
         if old == mode {
@@ -288,28 +299,16 @@ impl Shared {
         if old.shadows() && !mode.shadows() {
             self.mode.store(mode as u32, Relaxed);
             sync_taps();
-            let files = {
-                let mut s = self.shadow.lock();
-                let files = s.clear();
-                s.seeding = false;
-                files
-            };
-            drop(files);
-            let mut a = self.anon.lock();
-            *a = AnonState::new();
-            a.seeding = false;
+            self.shadow.clear();
+            self.shadow.set_seeding(false);
+            self.anon.reset_all();
+            self.anon.seeded();
             return Ok(());
         }
         if !old.shadows() && mode.shadows() {
-            {
-                let mut s = self.shadow.lock();
-                let stats = s.stats;
-                let (policy, trees) = (s.policy, s.tree_count);
-                drop(s.clear());
-                *s = ShadowState::new(policy, trees, self.params.max_files);
-                s.stats = stats;
-            }
-            *self.anon.lock() = AnonState::new();
+            self.shadow.clear();
+            self.shadow.set_seeding(true);
+            self.anon.reset_all();
             self.mode.store(mode as u32, Relaxed);
             // Every handler that saw the old mode (and skipped its event)
             // has returned: the walk below sees what they did.
@@ -501,50 +500,59 @@ impl Tap {
                 let Some(v) = (unsafe { VmaView::read(vma as *const _) }) else {
                     return;
                 };
+                // SAFETY: `insert_after(vma, prev, mapping)`: `prev` is the
+                // fork parent's VMA, live and linked, its mm write-locked.
+                let prev = prev.and_then(|p| unsafe { VmaView::read(p as *const _) });
                 let (cpu, node) = cpu_node();
                 let task = kernel::task::Task::current_raw() as usize;
                 let v = v.with_mapping(mapping);
-                let (touched, ns) = {
-                    let mut s = sh.shadow.lock();
-                    let t0 = locks::now_ns();
-                    let touched = s.link(&v, prev, task, cpu, node);
-                    (touched, locks::now_ns().saturating_sub(t0))
-                };
+                // The hold to replay: timed only when a replay is queued.
+                let t0 = if replay { locks::now_ns() } else { 0 };
+                let touched =
+                    sh.shadow
+                        .link(&v, prev.map(|p| (p.vma(), p.start())), task, cpu, node);
                 if let Some((l, tree)) = touched.filter(|_| replay) {
-                    locks::queue(&self.shared, &l, Op::Insert, tree, ns);
+                    let ns = locks::now_ns().saturating_sub(t0);
+                    replay::queue(sh, &l, Op::Insert, tree, ns);
                 }
             }
             TapKind::Remove => {
-                let (touched, ns) = {
-                    let mut s = sh.shadow.lock();
-                    let t0 = locks::now_ns();
-                    let touched = s.unlink(vma, regs.arg(1));
-                    (touched, locks::now_ns().saturating_sub(t0))
+                // SAFETY: at the entry of `mapping_rmap_tree_remove()` the
+                // VMA is live and linked, the real `i_mmap_rwsem` held for
+                // write: its page offset is the one it was linked with.
+                let Some(v) = (unsafe { VmaView::read(vma as *const _) }) else {
+                    return;
                 };
+                let (cpu, node) = cpu_node();
+                let task = kernel::task::Task::current_raw() as usize;
+                // The hold to replay: timed only when a replay is queued.
+                let t0 = if replay { locks::now_ns() } else { 0 };
+                let touched = sh
+                    .shadow
+                    .unlink(vma, v.start(), regs.arg(1), task, cpu, node);
                 if let Some((l, tree)) = touched.filter(|_| replay) {
-                    locks::queue(&self.shared, &l, Op::Remove, tree, ns);
+                    let ns = locks::now_ns().saturating_sub(t0);
+                    replay::queue(sh, &l, Op::Remove, tree, ns);
                 }
             }
             TapKind::Walk => {
                 let (mapping, start) = (regs.arg(1), regs.arg(2) as u64);
                 // Kernel-supplied values: never an overflow panic in a probe.
                 let last = start.saturating_add((regs.arg(3) as u64).max(1) - 1);
-                let (found, ns) = {
-                    let mut s = sh.shadow.lock();
-                    let t0 = locks::now_ns();
-                    let found = s.walk(mapping, start, last);
-                    (found, locks::now_ns().saturating_sub(t0))
-                };
+                let t0 = if replay { locks::now_ns() } else { 0 };
+                let found = sh.shadow.walk(mapping, start, last);
                 if let Some((l, _)) = found.filter(|_| replay) {
-                    locks::queue(&self.shared, &l, Op::Walk, 0, ns);
+                    let ns = locks::now_ns().saturating_sub(t0);
+                    replay::queue(sh, &l, Op::Walk, 0, ns);
                 }
             }
             TapKind::Free => {
-                sh.shadow.lock().free(vma);
-                sh.anon.lock().vma_free();
+                let task = kernel::task::Task::current_raw() as usize;
+                sh.shadow.vma_freed(task, vma);
+                sh.anon.vma_event(true);
             }
-            // Counted in `pre` (`stats`' anon.prepare, anon.clone and
-            // anon.unlink are these hits): no lock.
+            // Counted in `pre` (`stats`' anon.prepare, anon.clone, anon.fork
+            // and anon.unlink are these hits): no lock.
             TapKind::AnonPrepare | TapKind::AnonClone | TapKind::AnonUnlink => {}
             TapKind::AnonFork => {
                 let pvma = regs.arg(1) as *mut kernel::bindings::vm_area_struct;
@@ -554,27 +562,26 @@ impl Tap {
                 // live and its mm write-locked (`dup_mmap()`): its chain is
                 // stable.
                 let (n, over) = unsafe { anon::chain(pvma, &mut avcs, &mut avs) };
-                let mut a = sh.anon.lock();
-                a.ev.fork += 1;
-                if over {
-                    a.ev.chain_overflow += 1;
-                }
-                a.materialize(&avs[..n]);
+                sh.anon.fork(&avs[..n], over);
             }
-            TapKind::AvcInsert => sh.anon.lock().avc_insert(vma, regs.arg(1)),
-            TapKind::AvcRemove => sh.anon.lock().avc_remove(vma),
+            TapKind::AvcInsert => sh.anon.avc_insert(vma, regs.arg(1)),
+            TapKind::AvcRemove => sh.anon.avc_remove(vma, regs.arg(1)),
             TapKind::PutAnonVma => {
                 // SAFETY: at the entry of `__put_anon_vma()` the anon_vma
                 // (and its root, which it pins) are live.
                 let root = unsafe { sys::rs_anon_vma_dying_root(vma as *mut _) };
                 let root = (!root.is_null()).then_some(root as usize);
-                sh.anon.lock().put(vma, root);
+                sh.anon.put(vma, root);
             }
-            TapKind::VmaAlloc => sh.anon.lock().vma_alloc(),
+            TapKind::VmaAlloc => sh.anon.vma_event(false),
             TapKind::VmaDup => {
-                sh.anon.lock().vma_alloc();
-                let task = kernel::task::Task::current_raw() as usize;
-                sh.shadow.lock().note_dup(task, vma);
+                sh.anon.vma_event(false);
+                // SAFETY: at the entry of `vm_area_dup(orig)` the original
+                // is live and its mm write-locked: its fields are stable.
+                if let Some(o) = unsafe { VmaView::read(vma as *const _) } {
+                    let task = kernel::task::Task::current_raw() as usize;
+                    sh.shadow.note_dup(task, &o);
+                }
             }
             // Counted in `pre`, nothing else.
             TapKind::Test => {}
@@ -590,7 +597,7 @@ impl Drop for Drain {
     fn drop(&mut self) {
         // A storm in progress is stopped (its threads reaped) first.
         drop(self.0.storm.lock().take());
-        locks::drain(&self.0);
+        replay::drain(&self.0);
     }
 }
 
@@ -661,23 +668,27 @@ struct RmapShadow {
     _debugfs: dfs::Debugfs,
     _taps: Taps,
     _drain: Drain,
+    /// Last: destroyed once every tree (and so every node) is gone.
+    _nodes: pool::NodeCache,
 }
 
 impl kernel::Module for RmapShadow {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let params = Params::from_module()?;
+        // First, so that on any failure below it is dropped last.
+        let nodes = pool::NodeCache::create()?;
         let shared = Arc::pin_init(
             try_pin_init!(Shared {
                 params,
                 taps: PerCpu::new(timing::CpuTaps::new)?,
                 mode: Atomic::new(Mode::All as u32),
                 timing_on: Atomic::new(1),
-                shadow <- new_spinlock!(ShadowState::new(params.policy, params.tree_count, params.max_files)),
+                shadow: Shadow::new(params.policy, params.tree_count, params.max_files)?,
                 rebuild <- new_mutex!(()),
                 verdict <- new_mutex!(KVec::new()),
                 designs: Atomic::new(locks::ALL_DESIGNS),
-                defer_stats: DeferStats::new(),
-                anon <- new_spinlock!(AnonState::new()),
+                replays: Replays::new()?,
+                anon: Anon::new()?,
                 storm <- new_mutex!(None),
             }? Error),
             GFP_KERNEL,
@@ -698,6 +709,7 @@ impl kernel::Module for RmapShadow {
             _debugfs: debugfs,
             _taps: taps,
             _drain: drain,
+            _nodes: nodes,
         })
     }
 }

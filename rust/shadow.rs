@@ -4,739 +4,863 @@
 //! real `mapping->i_mmap`, fed by the file-rmap taps.
 //!
 //! Every file VMA the real kernel links into a file's i_mmap tree is linked
-//! into one sibling tree of that file's shadow, chosen once by the policy
-//! when the shadow first sees the VMA (the patch's `vma->tree_idx`, kept in a
-//! per-VMA record). A fork child goes to its parent's tree
-//! (`insert_after`), the remove/re-insert pairs of `vma_prepare()` /
-//! `vma_complete()` keep the tree, and the record goes when the VMA is freed.
+//! into one sibling tree of that file's shadow, chosen when the shadow
+//! first sees it: the tree it was in before, when the real kernel removes
+//! and re-inserts it (`vma_prepare()` / `vma_complete()`: the patch keeps
+//! `vma->tree_idx`); its parent's, for a fork child (`insert_after`); the
+//! tree of the VMA it was duplicated from, for a split piece or an mremap
+//! copy (`vm_area_dup()` copies `tree_idx`); else the policy's.
 //!
-//! All shadow state sits behind one spinlock ([`Shared::shadow`]), taken in
-//! the taps (atomic context, inside the real `i_mmap_rwsem` held for write),
-//! in the seeding walk (inside `mmap_read_lock`) and by debugfs (inside
-//! `i_mmap_rwsem` held for read, when verifying). The lock order is always
-//! real kernel locks first, then this one. Allocations under it never sleep;
-//! a failure is a counted drop that marks the file degraded.
+//! # Which lock protects what
+//!
+//! - **A file's trees** ([`FileShadow::state`]): its own spinlock. Every tap
+//!   that changes them (`mapping_rmap_tree_insert*`, `_remove`) runs with the
+//!   real kernel holding that file's `i_mmap_rwsem` for write, which already
+//!   serialises them: the per-file lock is uncontended by construction
+//!   between taps. It is shared only with the rarer readers: rmap walks
+//!   (the real lock held for read), the seeding walk (which runs beside the
+//!   real lock, inside `mmap_read_lock`) and debugfs (`verify` takes the
+//!   real lock for read first). Order: real kernel locks, then this one.
+//! - **Finding a file's shadow** ([`Shadow`]'s shards): a table of
+//!   [`SHARDS`] red-black trees keyed by `address_space`, each under its
+//!   own spinlock, held only to look up, insert or remove one entry (never
+//!   together with a file's lock). Unrelated files meet on a shard lock
+//!   only by hash collision.
+//! - **Per-task placement hints** ([`Memo`]): no lock; each task writes
+//!   only its own hashed slot (see there).
+//! - **Counters**: per CPU ([`PerCpu`]), summed on read. The only shared
+//!   line a tap writes is the file count, and only when a file's shadow is
+//!   born or dies.
+//!
+//! There is no per-VMA record outside the trees: a VMA is found in its
+//! file's trees by `(vm_pgoff, address)`, both known and stable at every
+//! tap (the VMA is live and linked in the real tree). The tree is tried
+//! first where the policy would place it now, then the others.
+//!
+//! Allocations under these locks use [`crate::TAP_GFP`] (never sleep,
+//! reclaim or use the reserves); a failure is a counted drop that marks the
+//! file degraded, and `verify` says so.
 
 use crate::{
-    itree::{Arena, ArenaFull, ITree, Node},
+    itree::ITree,
+    kmm::{FileRef, VmaView},
     locks::FileLocks,
-    policy::{Policy, TreeCount},
+    percpu::PerCpu,
+    policy::{hash_ptr, Policy, TreeCount},
+    pool::NodeStore,
     Shared,
 };
-use core::{alloc::Layout, ptr::NonNull};
 use kernel::{
-    alloc::{allocator::Kmalloc, Allocator, NumaNode},
-    bindings,
+    new_spinlock,
     prelude::*,
-    rbtree::RBTree,
-    sync::Arc,
+    rbtree::{RBTree, RBTreeNode},
+    sync::{
+        atomic::{Acquire, Atomic, Relaxed, Release},
+        Arc, SpinLock,
+    },
 };
 
-/// Flags of every allocation made under the shadow lock.
+/// Flags of every allocation made in a tap or under a shadow lock.
 const ATOMIC: kernel::alloc::Flags = crate::TAP_GFP;
 
-/// Node storage of one sibling tree, allocated on that tree's NUMA node.
-///
-/// # Invariants
-///
-/// `ptr` is `NonNull::dangling()` with `cap == 0`, or a `Kmalloc` allocation
-/// of `Layout::array::<Node>(cap)` whose first `len` slots are initialised.
-pub(crate) struct NodeArena {
-    ptr: NonNull<Node>,
-    len: usize,
-    cap: usize,
-    nid: NumaNode,
-}
-
-// SAFETY: `NodeArena` owns its allocation; `Node` is plain data.
-unsafe impl Send for NodeArena {}
-
-impl NodeArena {
-    /// An empty arena whose memory will come from node `nid`.
-    pub(crate) fn new(nid: NumaNode) -> Self {
-        Self {
-            ptr: NonNull::dangling(),
-            len: 0,
-            cap: 0,
-            nid,
-        }
-    }
-
-    /// Bytes allocated.
-    fn bytes(&self) -> usize {
-        self.cap * core::mem::size_of::<Node>()
-    }
-}
-
-impl Arena for NodeArena {
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn get(&self, i: u32) -> &Node {
-        assert!((i as usize) < self.len);
-        // SAFETY: `i < len`, so the slot is initialised (type invariant).
-        unsafe { &*self.ptr.as_ptr().add(i as usize) }
-    }
-
-    fn get_mut(&mut self, i: u32) -> &mut Node {
-        assert!((i as usize) < self.len);
-        // SAFETY: `i < len`, so the slot is initialised (type invariant), and
-        // `&mut self` makes the reference unique.
-        unsafe { &mut *self.ptr.as_ptr().add(i as usize) }
-    }
-
-    fn push(&mut self, n: Node) -> Result<(), ArenaFull> {
-        if self.len == self.cap {
-            let new_cap = (self.cap * 2).max(16);
-            let layout = Layout::array::<Node>(new_cap).map_err(|_| ArenaFull)?;
-            let old = Layout::array::<Node>(self.cap).map_err(|_| ArenaFull)?;
-            let old_ptr = (self.cap != 0).then(|| self.ptr.cast::<u8>());
-            // SAFETY: `old_ptr` is `None` or our allocation of layout `old`
-            // (type invariant); `Kmalloc` keeps the first `len` slots.
-            let p = unsafe { Kmalloc::realloc(old_ptr, layout, old, ATOMIC, self.nid) }
-                .map_err(|_| ArenaFull)?;
-            self.ptr = p.cast::<Node>();
-            self.cap = new_cap;
-        }
-        // SAFETY: `len < cap`: the slot is inside the allocation.
-        unsafe { self.ptr.as_ptr().add(self.len).write(n) };
-        self.len += 1;
-        Ok(())
-    }
-}
-
-impl Drop for NodeArena {
-    fn drop(&mut self) {
-        if self.cap != 0 {
-            if let Ok(layout) = Layout::array::<Node>(self.cap) {
-                // SAFETY: `ptr` is our allocation of this layout (type
-                // invariant); `Node` needs no drop.
-                unsafe { Kmalloc::free(self.ptr.cast(), layout) };
-            }
-        }
-    }
-}
+/// Shards of the file table.
+pub(crate) const SHARDS: usize = 256;
 
 /// One sibling tree of a file.
 pub(crate) struct Tree {
     /// The intervals.
-    pub(crate) itree: ITree<NodeArena>,
+    pub(crate) itree: ITree<NodeStore>,
     /// Links since creation (monotonic, for the `files` table).
     pub(crate) inserts: u64,
 }
 
-/// A counted reference to a `struct file`, dropped with `fput()`.
-///
-/// # Invariants
-///
-/// `0` holds one reference to a live `struct file`.
-pub(crate) struct FileRef(NonNull<bindings::file>);
-
-// SAFETY: a file reference may be dropped from any task and context.
-unsafe impl Send for FileRef {}
-
-impl FileRef {
-    /// Takes a reference on `file`.
-    ///
-    /// # Safety
-    ///
-    /// `file` must be a live file (its refcount above zero) for the call.
-    unsafe fn get(file: NonNull<bindings::file>) -> Self {
-        // SAFETY: `file` is live, per the caller.
-        unsafe { bindings::get_file(file.as_ptr()) };
-        Self(file)
-    }
-
-    /// A new reference to the same file.
-    pub(crate) fn clone_ref(&self) -> Self {
-        // SAFETY: `self` holds a reference, so the file is live.
-        unsafe { Self::get(self.0) }
-    }
-
-    /// The raw file.
-    pub(crate) fn as_ptr(&self) -> *mut bindings::file {
-        self.0.as_ptr()
-    }
-
-    /// The file's `address_space`.
-    pub(crate) fn mapping(&self) -> *mut bindings::address_space {
-        // SAFETY: the file is live (type invariant); `f_mapping` is set at open.
-        unsafe { (*self.0.as_ptr()).f_mapping }
-    }
-}
-
-impl Drop for FileRef {
-    fn drop(&mut self) {
-        // SAFETY: we hold one reference (type invariant). `fput()` may be
-        // called in any context; the final put is deferred by the kernel.
-        unsafe { bindings::fput(self.0.as_ptr()) };
-    }
-}
-
-/// The shadow of one file's i_mmap.
-pub(crate) struct FileShadow {
-    /// Keeps the file, its inode and its `address_space` alive while the
-    /// shadow refers to them.
-    pub(crate) file: FileRef,
-    /// The sibling trees.
+/// A file's shadow trees, behind [`FileShadow::state`].
+pub(crate) struct FileState {
+    /// The sibling trees (their count fixed when the shadow is created).
     pub(crate) trees: KVec<Tree>,
     /// VMAs linked, over all trees.
     pub(crate) total: u64,
     /// Set when an event for this file was dropped: the shadow is no longer
     /// exact, and `verify` says so.
     pub(crate) degraded: bool,
+}
+
+/// The shadow of one file's i_mmap.
+#[pin_data]
+pub(crate) struct FileShadow {
+    /// The file's `address_space` (its key in the table).
+    pub(crate) mapping: usize,
+    /// Keeps the file, its inode and its `address_space` alive while the
+    /// shadow refers to them (never longer than its last shadowed VMA).
+    pub(crate) file: FileRef,
     /// The file's locks under every lock design (`None`: their allocation
     /// failed; the shadow itself is still exact).
     pub(crate) locks: Option<Arc<FileLocks>>,
+    /// Set (under `state`) when the last VMA left: the shadow is being
+    /// removed from the table, and a link must make a new one.
+    dead: Atomic<u32>,
+    /// The trees. See the module doc for why this lock is uncontended.
+    #[pin]
+    pub(crate) state: SpinLock<FileState>,
+}
+
+impl FileShadow {
+    fn is_dead(&self) -> bool {
+        self.dead.load(Acquire) != 0
+    }
 }
 
 /// What a tap hands to the lock replay: the file's locks and the tree.
 pub(crate) type Touched = Option<(Arc<FileLocks>, u32)>;
 
-/// The shadow's per-VMA record: the patch's `vma->tree_idx`, and what is
-/// needed to find the VMA in its tree.
+/// The shadow's counters, by index into [`Ctrs`].
 #[derive(Clone, Copy)]
-struct VmaRec {
-    mapping: usize,
-    tree: u32,
-    /// Linked in the shadow now (between a remove and its re-insert, not).
-    linked: bool,
-    /// The start page offset the VMA was linked with.
-    start: u64,
-}
-
-/// Event and drop counters, under the lock.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct Stats {
+pub(crate) enum Ctr {
     /// Shadow links made.
-    pub(crate) linked: u64,
+    Linked,
     /// Shadow unlinks made.
-    pub(crate) unlinked: u64,
+    Unlinked,
+    /// VMAs linked by a seeding walk (at load, mode or policy change).
+    Seeded,
     /// Links of a VMA already linked (seeding met a tap).
-    pub(crate) dup_links: u64,
-    /// Removes of a VMA the shadow never linked (linked before load and
-    /// not seen by seeding).
-    pub(crate) unknown_removes: u64,
-    /// Of `unknown_removes`, those while seeding ran (a VMA linked before
+    DupLinks,
+    /// Removes of a VMA the shadow does not have.
+    UnknownRemoves,
+    /// Of `UnknownRemoves`, those while seeding ran (a VMA linked before
     /// load and removed before the seeding walk reached its mm: expected).
-    pub(crate) unknown_removes_seeding: u64,
-    /// Records dropped at VMA free.
-    pub(crate) freed: u64,
+    UnknownRemovesSeeding,
     /// Allocation failures (each a dropped event).
-    pub(crate) alloc_failures: u64,
+    AllocFailures,
     /// VMAs not shadowed because `max_files` files are shadowed.
-    pub(crate) file_limit_drops: u64,
-    /// VMAs seeded at load or policy change.
-    pub(crate) seeded: u64,
+    FileLimit,
     /// Files shadowed without locks (their allocation failed).
-    pub(crate) lock_alloc_failures: u64,
-    /// Rmap walks seen on shadowed files.
-    pub(crate) walks: u64,
+    LockAlloc,
     /// Rebuilds (policy changes).
-    pub(crate) rebuilds: u64,
-    /// Degraded file shadows released with their last shadowed VMA (the
-    /// shadow never keeps a file alive longer than its VMAs do).
-    pub(crate) released_degraded: u64,
-    /// VMAs freed while the shadow still had them linked (a missed
-    /// remove): unlinked from the shadow at the free, file degraded.
-    pub(crate) freed_linked: u64,
-    /// Counter underflows avoided (a count already at zero): each is a bug
-    /// or a missed event.
-    pub(crate) underflows: u64,
+    Rebuilds,
+    /// Degraded file shadows released with their last shadowed VMA.
+    ReleasedDegraded,
+    /// Counter underflows avoided (a count already at zero).
+    Underflows,
+    /// Rmap walks seen on shadowed files.
+    Walks,
     /// Placements by the policy.
-    pub(crate) placed_policy: u64,
+    PlacedPolicy,
     /// Placements next to the parent VMA (fork).
-    pub(crate) placed_parent: u64,
-    /// Placements in the tree of the VMA the piece was duplicated from
-    /// (split, mremap).
-    pub(crate) placed_dup: u64,
+    PlacedParent,
     /// Re-inserts keeping the VMA's tree.
-    pub(crate) placed_record: u64,
+    PlacedRecord,
+    /// Placements in the tree of the VMA the piece was duplicated from.
+    PlacedDup,
+    /// Trees searched for a VMA beyond the first guess.
+    SearchMisses,
 }
 
-/// Everything behind [`Shared::shadow`].
-pub(crate) struct ShadowState {
+/// Number of [`Ctr`]s.
+pub(crate) const NCTR: usize = 18;
+
+impl Ctr {
+    /// Every counter with its name in `stats`.
+    pub(crate) const ALL: [(Ctr, &'static str); NCTR] = [
+        (Ctr::Linked, "shadow.linked"),
+        (Ctr::Unlinked, "shadow.unlinked"),
+        (Ctr::Seeded, "shadow.seeded"),
+        (Ctr::DupLinks, "shadow.dup_links"),
+        (Ctr::UnknownRemoves, "shadow.unknown_removes"),
+        (Ctr::UnknownRemovesSeeding, "shadow.unknown_removes_seeding"),
+        (Ctr::AllocFailures, "drop.alloc_failures"),
+        (Ctr::FileLimit, "drop.file_limit"),
+        (Ctr::LockAlloc, "drop.lock_alloc"),
+        (Ctr::Rebuilds, "shadow.rebuilds"),
+        (Ctr::ReleasedDegraded, "shadow.released_degraded"),
+        (Ctr::Underflows, "shadow.underflows"),
+        (Ctr::Walks, "shadow.walks"),
+        (Ctr::PlacedPolicy, "placed.policy"),
+        (Ctr::PlacedParent, "placed.parent"),
+        (Ctr::PlacedRecord, "placed.record"),
+        (Ctr::PlacedDup, "placed.dup"),
+        (Ctr::SearchMisses, "shadow.search_misses"),
+    ];
+}
+
+/// One CPU's counters.
+pub(crate) struct Ctrs([Atomic<u64>; NCTR]);
+
+impl Ctrs {
+    fn new() -> Self {
+        Self([const { Atomic::new(0) }; NCTR])
+    }
+}
+
+/// Entries of a [`MemoSlot`]'s ring of recent removes.
+const RING: usize = 4;
+
+/// Slots of the [`Memo`].
+const MEMO_SLOTS: usize = 1024;
+
+/// One task's placement hints (a hashed slot; see [`Memo`]). Entries hold
+/// the VMA's address XORed with the owning task's, so a slot another task
+/// has taken over never yields a hint that matches.
+#[repr(C, align(128))]
+struct MemoSlot {
+    /// The task that last took the slot.
+    task: Atomic<usize>,
+    /// `vm_area_dup(orig)`: `orig ^ task`, 0 when none.
+    dup: Atomic<usize>,
+    /// The original's page offset and mapping.
+    dup_start: Atomic<u64>,
+    dup_mapping: Atomic<usize>,
+    /// Recent removes: `vma ^ task` and the tree it was in.
+    ring: [Atomic<usize>; RING],
+    ring_tree: [Atomic<u32>; RING],
+    next: Atomic<u32>,
+}
+
+/// Per-task hints for placing a VMA as the patch's `vma->tree_idx` would:
+/// the tree of each VMA the task removed last (a re-insert follows in the
+/// same syscall), and the VMA it duplicated last (its piece follows).
+///
+/// No lock: a task writes only the slot its address hashes to, taking it
+/// over (and clearing it) if another task had it. A reader checks, after
+/// reading an entry, that the slot is still its own; with the XOR tag, an
+/// entry written by another task in between never matches. A hint lost to
+/// a collision only means a placement by the policy instead.
+struct Memo {
+    slots: KVVec<MemoSlot>,
+}
+
+impl Memo {
+    fn new() -> Result<Self> {
+        let mut slots = KVVec::with_capacity(MEMO_SLOTS, GFP_KERNEL)?;
+        for _ in 0..MEMO_SLOTS {
+            slots.push(
+                MemoSlot {
+                    task: Atomic::new(0),
+                    dup: Atomic::new(0),
+                    dup_start: Atomic::new(0),
+                    dup_mapping: Atomic::new(0),
+                    ring: [const { Atomic::new(0) }; RING],
+                    ring_tree: [const { Atomic::new(0) }; RING],
+                    next: Atomic::new(0),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(Self { slots })
+    }
+
+    fn slot(&self, task: usize) -> &MemoSlot {
+        &self.slots[(hash_ptr(task) as usize) % MEMO_SLOTS]
+    }
+
+    /// `task`'s slot, taken over (cleared) if another task had it. Only
+    /// `task` itself calls this.
+    fn own(&self, task: usize) -> &MemoSlot {
+        let s = self.slot(task);
+        if s.task.load(Relaxed) != task {
+            s.task.store(task, Relaxed);
+            // Release: the new owner is visible before the cleared fields.
+            s.dup.store(0, Release);
+            for r in s.ring.iter() {
+                r.store(0, Release);
+            }
+        }
+        s
+    }
+
+    /// Whether `task` still owns `s` (after reading an entry of it).
+    fn still_own(s: &MemoSlot, task: usize) -> bool {
+        s.task.load(Relaxed) == task
+    }
+
+    /// `task` removed `vma` from `tree`.
+    fn removed(&self, task: usize, vma: usize, tree: u32) {
+        if task == 0 {
+            return;
+        }
+        let s = self.own(task);
+        let i = s.next.load(Relaxed) as usize % RING;
+        s.ring_tree[i].store(tree, Relaxed);
+        s.ring[i].store(vma ^ task, Release);
+        s.next.store((i as u32).wrapping_add(1), Relaxed);
+    }
+
+    /// The tree `task` recently removed `vma` from; forgets it.
+    fn take_removed(&self, task: usize, vma: usize) -> Option<u32> {
+        if task == 0 {
+            return None;
+        }
+        let s = self.slot(task);
+        for (r, t) in s.ring.iter().zip(s.ring_tree.iter()) {
+            if r.load(Acquire) == vma ^ task {
+                let tree = t.load(Relaxed);
+                if Self::still_own(s, task) {
+                    r.store(0, Relaxed);
+                    return Some(tree);
+                }
+            }
+        }
+        None
+    }
+
+    /// `task` duplicates `orig` (at `start` in `mapping`).
+    fn dup(&self, task: usize, orig: usize, start: u64, mapping: usize) {
+        let s = self.own(task);
+        s.dup_start.store(start, Relaxed);
+        s.dup_mapping.store(mapping, Relaxed);
+        s.dup.store(orig ^ task, Release);
+    }
+
+    /// The VMA `task` last duplicated (address, page offset, mapping);
+    /// forgets it.
+    fn take_dup(&self, task: usize) -> Option<(usize, u64, usize)> {
+        if task == 0 {
+            return None;
+        }
+        let s = self.slot(task);
+        let d = s.dup.load(Acquire);
+        if d == 0 {
+            return None;
+        }
+        let (start, mapping) = (s.dup_start.load(Relaxed), s.dup_mapping.load(Relaxed));
+        if !Self::still_own(s, task) {
+            return None;
+        }
+        s.dup.store(0, Relaxed);
+        Some((d ^ task, start, mapping))
+    }
+
+    /// `task` frees `vma`: no hint may name it again (its address will be
+    /// reused).
+    fn forget(&self, task: usize, vma: usize) {
+        let s = self.slot(task);
+        if !Self::still_own(s, task) {
+            return;
+        }
+        for r in s.ring.iter() {
+            if r.load(Relaxed) == vma ^ task {
+                r.store(0, Relaxed);
+            }
+        }
+        if s.dup.load(Relaxed) == vma ^ task {
+            s.dup.store(0, Relaxed);
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.slots.len() * core::mem::size_of::<MemoSlot>()
+    }
+}
+
+/// A shard of the file table.
+type FileMap = RBTree<usize, Arc<FileShadow>>;
+
+/// How the trees are chosen: the policy and the tree count. Changed only
+/// while the taps leave the shadow alone ([`Shadow::set_active`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Config {
     /// The policy new VMAs are placed by.
     pub(crate) policy: Policy,
     /// How the tree count was asked for.
     pub(crate) tree_count: TreeCount,
-    /// Trees per file (resolved).
+    /// Trees per new file (resolved).
     pub(crate) ntrees: u32,
-    /// Most files shadowed at once.
-    pub(crate) max_files: u32,
-    /// Shadowed files by `address_space` address.
-    pub(crate) files: RBTree<usize, KBox<FileShadow>>,
-    /// Entries in `files`.
-    nfiles: usize,
-    vmas: RBTree<usize, VmaRec>,
-    /// Entries in `vmas`.
-    nrecs: usize,
-    /// Counters.
-    pub(crate) stats: Stats,
+}
+
+/// The shadow split i_mmap of every file.
+pub(crate) struct Shadow {
+    shards: KVec<Pin<KBox<SpinLock<FileMap>>>>,
+    memo: Memo,
+    ctrs: PerCpu<Ctrs>,
+    /// Whether the taps keep the shadow (off while it is rebuilt).
+    active: Atomic<u32>,
     /// A seeding walk is in progress.
-    pub(crate) seeding: bool,
-    /// Per task (hashed), the VMA it last passed to `vm_area_dup()`:
-    /// (task, vma), (0, 0) when empty.
-    dup_origin: [(usize, usize); DUP_SLOTS],
-    seed: u32,
+    seeding: Atomic<u32>,
+    /// Files shadowed (the one shared line, written at file birth and death).
+    nfiles: Atomic<u64>,
+    max_files: u32,
+    policy: Atomic<u32>,
+    tree_code: Atomic<u32>,
+    ntrees: Atomic<u32>,
 }
 
-/// What a tap saw: a file VMA and the numbers the shadow needs of it.
-pub(crate) struct VmaView {
-    vma: usize,
-    file: NonNull<bindings::file>,
-    mapping: usize,
-    start: u64,
-    last: u64,
-}
-
-impl VmaView {
-    /// The VMA's address.
-    pub(crate) fn vma(&self) -> usize {
-        self.vma
-    }
-
-    /// The first page offset the VMA maps.
-    pub(crate) fn start(&self) -> u64 {
-        self.start
-    }
-
-    /// The last page offset the VMA maps.
-    pub(crate) fn last(&self) -> u64 {
-        self.last
-    }
-
-    /// Uses `mapping` (the probed function's argument) as the VMA's file
-    /// mapping.
-    pub(crate) fn with_mapping(mut self, mapping: usize) -> Self {
-        self.mapping = mapping;
-        self
-    }
-
-    /// Reads `vma`.
-    ///
-    /// # Safety
-    ///
-    /// `vma` must be a live file VMA whose fields are stable for the call
-    /// (the caller holds the lock that serialises its changes: the real
-    /// `i_mmap_rwsem` in the taps, `mmap_read_lock` when seeding).
-    pub(crate) unsafe fn read(vma: *const bindings::vm_area_struct) -> Option<Self> {
-        // SAFETY: per the caller, `vma` is live and stable.
-        let v = unsafe { &*vma };
-        let file = NonNull::new(v.vm_file)?;
-        // SAFETY: `vm_start`/`vm_end` live in a union with the RCU free
-        // pointer, which is only used once the VMA is freed.
-        let (s, e) = unsafe {
-            (
-                v.__bindgen_anon_1.__bindgen_anon_1.vm_start,
-                v.__bindgen_anon_1.__bindgen_anon_1.vm_end,
-            )
+impl Shadow {
+    /// An empty, active shadow (seeding until [`Shadow::seed`] ends).
+    /// Sleeps (load only).
+    pub(crate) fn new(policy: Policy, tree_count: TreeCount, max_files: u32) -> Result<Self> {
+        let mut shards = KVec::with_capacity(SHARDS, GFP_KERNEL)?;
+        for _ in 0..SHARDS {
+            shards.push(
+                KBox::pin_init(
+                    new_spinlock!(RBTree::new(), "rmap_shadow_shard"),
+                    GFP_KERNEL,
+                )?,
+                GFP_KERNEL,
+            )?;
+        }
+        let s = Self {
+            shards,
+            memo: Memo::new()?,
+            ctrs: PerCpu::new(Ctrs::new)?,
+            active: Atomic::new(1),
+            seeding: Atomic::new(1),
+            nfiles: Atomic::new(0),
+            max_files,
+            policy: Atomic::new(0),
+            tree_code: Atomic::new(0),
+            ntrees: Atomic::new(1),
         };
-        // Values from the kernel: never an overflow panic in a probe.
-        let pages = (e.wrapping_sub(s) >> bindings::PAGE_SHIFT) as u64;
-        // SAFETY: a file VMA's file is live while the VMA is.
-        let mapping = unsafe { (*file.as_ptr()).f_mapping } as usize;
-        Some(Self {
-            vma: vma as usize,
-            file,
-            mapping,
-            start: v.vm_pgoff as u64,
-            last: (v.vm_pgoff as u64).saturating_add(pages.max(1) - 1),
-        })
+        s.set_config(policy, tree_count);
+        Ok(s)
     }
-}
 
-impl ShadowState {
-    /// An empty shadow.
-    pub(crate) fn new(policy: Policy, tree_count: TreeCount, max_files: u32) -> Self {
+    /// The current policy and tree count.
+    pub(crate) fn config(&self) -> Config {
+        let policy = Policy::ALL
+            .get(self.policy.load(Relaxed) as usize)
+            .copied()
+            .unwrap_or(Policy::Node);
+        let tree_count = match self.tree_code.load(Relaxed) {
+            0 => TreeCount::Nodes,
+            1 => TreeCount::Cpus32,
+            n => TreeCount::Fixed(n - 1),
+        };
+        Config {
+            policy,
+            tree_count,
+            ntrees: self.ntrees.load(Relaxed).max(1),
+        }
+    }
+
+    /// Sets the policy and tree count of files shadowed from now on. The
+    /// caller has made the shadow inactive and empty.
+    pub(crate) fn set_config(&self, policy: Policy, tree_count: TreeCount) {
         let ntrees = if policy == Policy::Single {
             1
         } else {
             tree_count.resolve(crate::nr_node_ids(), kernel::cpu::nr_cpu_ids())
         };
-        Self {
-            policy,
-            tree_count,
-            ntrees,
-            max_files,
-            files: RBTree::new(),
-            nfiles: 0,
-            vmas: RBTree::new(),
-            nrecs: 0,
-            stats: Stats::default(),
-            // A new shadow is empty until its seeding walk ends: removes of
-            // VMAs it has not seen yet are expected until then.
-            seeding: true,
-            dup_origin: [(0, 0); DUP_SLOTS],
-            seed: 0x2545_f491,
-        }
+        let p = Policy::ALL.iter().position(|&q| q == policy).unwrap_or(0);
+        self.policy.store(p as u32, Relaxed);
+        self.tree_code.store(
+            match tree_count {
+                TreeCount::Nodes => 0,
+                TreeCount::Cpus32 => 1,
+                TreeCount::Fixed(n) => n.saturating_add(1),
+            },
+            Relaxed,
+        );
+        self.ntrees.store(ntrees.max(1), Relaxed);
     }
 
-    /// Number of VMA records (linked or between remove and re-insert).
-    pub(crate) fn nr_vma_records(&self) -> usize {
-        self.nrecs
+    /// Whether the taps keep the shadow.
+    pub(crate) fn set_active(&self, on: bool) {
+        self.active.store(u32::from(on), Relaxed);
     }
 
-    /// `vm_area_dup(orig)` in `task`: remembered until the task's next link.
-    pub(crate) fn note_dup(&mut self, task: usize, orig: usize) {
-        let slot = &mut self.dup_origin[dup_slot(task)];
-        *slot = (task, orig);
+    fn is_active(&self) -> bool {
+        self.active.load(Relaxed) != 0
     }
 
-    /// The VMA `task` last duplicated, if not consumed yet; clears it.
-    fn take_dup_origin(&mut self, task: usize) -> Option<usize> {
-        if task == 0 {
-            return None;
-        }
-        let slot = &mut self.dup_origin[dup_slot(task)];
-        if slot.0 != task {
-            return None;
-        }
-        let orig = slot.1;
-        *slot = (0, 0);
-        Some(orig)
+    /// Marks the seeding walk as running or done.
+    pub(crate) fn set_seeding(&self, on: bool) {
+        self.seeding.store(u32::from(on), Relaxed);
     }
 
-    /// Counts a remove of a VMA the shadow does not have linked.
-    fn count_unknown_remove(&mut self) {
-        self.stats.unknown_removes += 1;
-        if self.seeding {
-            self.stats.unknown_removes_seeding += 1;
+    fn count(&self, c: Ctr) {
+        self.ctrs.this_cpu().0[c as usize].add(1, Relaxed);
+    }
+
+    /// Counts a rebuild.
+    pub(crate) fn count_rebuild(&self) {
+        self.count(Ctr::Rebuilds);
+    }
+
+    /// Every counter, summed over CPUs, in [`Ctr::ALL`] order.
+    pub(crate) fn counters(&self) -> [u64; NCTR] {
+        let mut out = [0u64; NCTR];
+        for c in self.ctrs.iter() {
+            for (o, v) in out.iter_mut().zip(c.0.iter()) {
+                *o = o.wrapping_add(v.load(Relaxed));
+            }
         }
+        out
     }
 
     /// Number of shadowed files.
     pub(crate) fn nr_files(&self) -> usize {
-        self.nfiles
+        self.nfiles.load(Relaxed) as usize
     }
 
-    /// Drops the shadow of `mapping` (its file reference is put: `fput()`
-    /// is safe in any context, the final put is deferred by the kernel).
-    fn release_file(&mut self, mapping: usize) {
-        if let Some(f) = self.files.remove(&mapping) {
-            self.nfiles = self.nfiles.saturating_sub(1);
-            if f.degraded {
-                self.stats.released_degraded += 1;
-            }
-            drop(f);
-        }
+    fn shard(&self, mapping: usize) -> &SpinLock<FileMap> {
+        &self.shards[(hash_ptr(mapping) as usize) % SHARDS]
     }
 
-    /// One VMA fewer in `file`; counts an underflow instead of panicking.
-    fn dec_total(file: &mut FileShadow, stats: &mut Stats) {
-        match file.total.checked_sub(1) {
-            Some(t) => file.total = t,
-            None => stats.underflows += 1,
-        }
+    /// The shadow of `mapping`, if any.
+    pub(crate) fn lookup(&self, mapping: usize) -> Option<Arc<FileShadow>> {
+        self.shard(mapping).lock().get(&mapping).cloned()
     }
 
-    /// Creates the shadow of the file of `v`, taking a file reference.
-    fn new_file(&mut self, v: &VmaView) -> Result<KBox<FileShadow>, ArenaFull> {
-        let mut trees = KVec::with_capacity(self.ntrees as usize, ATOMIC).map_err(|_| ArenaFull)?;
+    /// Creates the shadow of the file of `v` (not in the table yet).
+    fn new_file(&self, v: &VmaView) -> Result<Arc<FileShadow>> {
+        let ntrees = self.ntrees.load(Relaxed).max(1);
+        let mut trees = KVec::with_capacity(ntrees as usize, ATOMIC)?;
         let nr_nodes = crate::nr_node_ids().max(1);
-        for i in 0..self.ntrees {
-            self.seed = self.seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        for i in 0..ntrees {
             // The patch allocates tree i on node i; with more trees than
             // nodes (cpus32, fixed counts) they wrap around the nodes.
-            let nid = NumaNode::new((i % nr_nodes) as i32).unwrap_or(NumaNode::NO_NODE);
-            trees
-                .push(
-                    Tree {
-                        itree: ITree::new(NodeArena::new(nid), self.seed),
-                        inserts: 0,
-                    },
-                    ATOMIC,
-                )
-                .map_err(|_| ArenaFull)?;
+            let nid = (i % nr_nodes) as i32;
+            trees.push(
+                Tree {
+                    itree: ITree::new(NodeStore::new(nid)),
+                    inserts: 0,
+                },
+                ATOMIC,
+            )?;
         }
-        let locks = FileLocks::new(self.ntrees as usize).ok();
+        let locks = FileLocks::new(ntrees as usize).ok();
         if locks.is_none() {
-            self.stats.lock_alloc_failures += 1;
+            self.count(Ctr::LockAlloc);
         }
-        // SAFETY: `v.file` is the file of a live VMA.
-        let file = unsafe { FileRef::get(v.file) };
-        KBox::new(
-            FileShadow {
+        // SAFETY: `v`'s file is the file of a live VMA.
+        let file = unsafe { FileRef::get(v.file()) };
+        Arc::pin_init(
+            try_pin_init!(FileShadow {
+                mapping: v.mapping(),
                 file,
-                trees,
-                total: 0,
-                degraded: false,
                 locks,
-            },
+                dead: Atomic::new(0),
+                state <- new_spinlock!(FileState {
+                    trees,
+                    total: 0,
+                    degraded: false,
+                }, "rmap_shadow_file"),
+            }? Error),
             ATOMIC,
         )
-        .map_err(|_| ArenaFull)
     }
 
-    /// The real kernel linked `v` (`prev`: the VMA it was linked after).
-    /// Returns the file's locks and the tree, when linked.
+    /// The live shadow of `v`'s file, created if there is none (within
+    /// `max_files`). Counts the drop when it cannot be.
+    fn get_or_create(&self, v: &VmaView) -> Option<Arc<FileShadow>> {
+        if let Some(f) = self.lookup(v.mapping()).filter(|f| !f.is_dead()) {
+            return Some(f);
+        }
+        if self.nfiles.fetch_add(1, Relaxed) >= u64::from(self.max_files) {
+            self.nfiles.fetch_sub(1, Relaxed);
+            self.count(Ctr::FileLimit);
+            return None;
+        }
+        let made = self.new_file(v).and_then(|f| {
+            let node = RBTreeNode::new(v.mapping(), f.clone(), ATOMIC)?;
+            Ok((f, node))
+        });
+        let Ok((f, node)) = made else {
+            self.nfiles.fetch_sub(1, Relaxed);
+            self.count(Ctr::AllocFailures);
+            return None;
+        };
+        // Whatever leaves the table is dropped after the shard lock.
+        let (winner, replaced, unused) = {
+            let mut map = self.shard(v.mapping()).lock();
+            match map.get(&v.mapping()) {
+                Some(other) if !other.is_dead() => (other.clone(), None, Some(node)),
+                _ => {
+                    // Empty, or a dead shadow its releaser has not removed
+                    // yet: ours replaces it (and takes over its count).
+                    let old = map.insert(node);
+                    (f, old, None)
+                }
+            }
+        };
+        if replaced.is_some() || unused.is_some() {
+            self.nfiles.fetch_sub(1, Relaxed);
+        }
+        drop((replaced, unused));
+        Some(winner)
+    }
+
+    /// Removes the dead `file` from the table, unless a new shadow already
+    /// replaced it.
+    fn release(&self, file: &Arc<FileShadow>) {
+        let removed = {
+            let mut map = self.shard(file.mapping).lock();
+            match map.get(&file.mapping) {
+                Some(f) if Arc::ptr_eq(f, file) => map.remove(&file.mapping),
+                _ => None,
+            }
+        };
+        if removed.is_some() {
+            self.nfiles.fetch_sub(1, Relaxed);
+        }
+        // The file reference is put here, outside every shadow lock (any
+        // context: the final `fput()` is deferred by the kernel).
+        drop(removed);
+    }
+
+    /// The tree of `st` holding `(start, key)`, trying `guess` first.
+    fn find(&self, st: &FileState, start: u64, key: usize, guess: usize) -> Option<usize> {
+        let n = st.trees.len();
+        let guess = guess.min(n.saturating_sub(1));
+        if st.trees.get(guess)?.itree.contains(start, key) {
+            return Some(guess);
+        }
+        for (i, t) in st.trees.iter().enumerate() {
+            if i != guess && t.itree.len() != 0 {
+                self.count(Ctr::SearchMisses);
+                if t.itree.contains(start, key) {
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
+
+    /// Where the policy puts `vma` in `st` now.
+    fn policy_tree(&self, st: &FileState, vma: usize, cpu: u32, node: u32) -> usize {
+        let trees = &st.trees;
+        self.config().policy.choose_among(
+            trees.len(),
+            |i| trees.get(i).map_or(0, |t| t.itree.len() as u64),
+            vma,
+            cpu,
+            node,
+        )
+    }
+
+    /// The real kernel linked `v` (`prev`: the VMA it was linked after, and
+    /// its page offset), in `task` (0: the seeding walk, which finds VMAs
+    /// the taps may have linked already). Returns the file's locks and the
+    /// tree, when linked.
     pub(crate) fn link(
-        &mut self,
+        &self,
         v: &VmaView,
-        prev: Option<usize>,
+        prev: Option<(usize, u64)>,
         task: usize,
         cpu: u32,
         node: u32,
     ) -> Touched {
-        // Where the VMA goes: its record's tree if it has one (re-insert
-        // after vma_prepare()), else its parent's (fork: `insert_after`),
-        // else its origin's if this task just duplicated a VMA of the same
-        // file that is still linked (the new piece of a split, an mremap
-        // copy: `vm_area_dup()` copies the patch's `tree_idx`), else the
-        // policy's.
-        let rec = self.vmas.get(&v.vma).copied();
-        if let Some(r) = rec {
-            if r.linked {
-                self.stats.dup_links += 1;
-                return None;
-            }
-        }
-        if self.files.get(&v.mapping).is_none() {
-            if self.nfiles >= self.max_files as usize {
-                self.stats.file_limit_drops += 1;
-                return None;
-            }
-            match self.new_file(v) {
-                Ok(f) => {
-                    if self
-                        .files
-                        .try_create_and_insert(v.mapping, f, ATOMIC)
-                        .is_err()
-                    {
-                        self.stats.alloc_failures += 1;
-                        return None;
-                    }
-                    self.nfiles += 1;
-                }
-                Err(_) => {
-                    self.stats.alloc_failures += 1;
-                    return None;
-                }
-            }
-        }
-        let prev_tree = prev
-            .and_then(|p| self.vmas.get(&p).copied())
-            .filter(|r| r.mapping == v.mapping)
-            .map(|r| r.tree);
-        // The VMA this task last duplicated (consumed by this link).
-        let dup_tree = self
-            .take_dup_origin(task)
-            .and_then(|o| self.vmas.get(&o).copied())
-            .filter(|r| r.mapping == v.mapping && r.linked)
-            .map(|r| r.tree);
-        let policy = self.policy;
-        let file = self.files.get_mut(&v.mapping)?;
-        let mut how = 0;
-        let tree = match rec.filter(|r| r.mapping == v.mapping) {
-            Some(r) => r.tree,
-            None => match prev_tree {
-                Some(t) => {
-                    how = 1;
-                    t
-                }
-                None => match dup_tree {
-                    // A piece of a split (or an mremap copy): the patch's
-                    // vm_area_dup() copies vma->tree_idx.
-                    Some(t) => {
-                        how = 3;
-                        t
-                    }
-                    None => {
-                        how = 2;
-                        let trees = &file.trees;
-                        policy.choose_among(
-                            trees.len(),
-                            |i| trees.get(i).map_or(0, |t| t.itree.len() as u64),
-                            v.vma,
-                            cpu,
-                            node,
-                        ) as u32
-                    }
-                },
-            },
-        };
-        let tree = tree.min((file.trees.len() as u32).saturating_sub(1));
-        match how {
-            0 => self.stats.placed_record += 1,
-            1 => self.stats.placed_parent += 1,
-            3 => self.stats.placed_dup += 1,
-            _ => self.stats.placed_policy += 1,
-        }
-        let t = file.trees.get_mut(tree as usize)?;
-        if t.itree.insert(v.start, v.last, v.vma).is_err() {
-            file.degraded = true;
-            self.stats.alloc_failures += 1;
+        if !self.is_active() {
             return None;
         }
-        t.inserts += 1;
-        file.total += 1;
-        let new = VmaRec {
-            mapping: v.mapping,
-            tree,
-            linked: true,
-            start: v.start,
-        };
-        match self.vmas.get_mut(&v.vma) {
-            Some(r) => *r = new,
-            None => {
-                if self.vmas.try_create_and_insert(v.vma, new, ATOMIC).is_err() {
-                    // Without a record the remove cannot be matched: undo.
-                    if let Some(t) = file.trees.get_mut(tree as usize) {
-                        t.itree.remove(v.start, v.vma);
-                    }
-                    Self::dec_total(file, &mut self.stats);
-                    file.degraded = true;
-                    self.stats.alloc_failures += 1;
-                    return None;
-                }
-                self.nrecs += 1;
+        let seeding = task == 0;
+        // A dup hint is for this task's next link only.
+        let dup = self.memo.take_dup(task);
+        let recent = self.memo.take_removed(task, v.vma());
+        for _ in 0..2 {
+            let file = self.get_or_create(v)?;
+            let mut guard = file.state.lock();
+            if file.is_dead() {
+                // Its last VMA left meanwhile: make a new one.
+                continue;
             }
+            let st = &mut *guard;
+            let n = st.trees.len();
+            if seeding && self.find(st, v.start(), v.vma(), 0).is_some() {
+                self.count(Ctr::DupLinks);
+                return None;
+            }
+            let placed = if let Some(t) = recent.filter(|&t| (t as usize) < n) {
+                Some((t as usize, Ctr::PlacedRecord))
+            } else if let Some(t) = prev.and_then(|(p, ps)| self.find(st, ps, p, 0)) {
+                Some((t, Ctr::PlacedParent))
+            } else if let Some((o, os, _)) = dup.filter(|d| d.2 == v.mapping()) {
+                self.find(st, os, o, 0).map(|t| (t, Ctr::PlacedDup))
+            } else {
+                None
+            };
+            let (tree, how) = placed
+                .unwrap_or_else(|| (self.policy_tree(st, v.vma(), cpu, node), Ctr::PlacedPolicy));
+            let tree = tree.min(n.saturating_sub(1));
+            let t = st.trees.get_mut(tree)?;
+            if !seeding && t.itree.contains(v.start(), v.vma()) {
+                self.count(Ctr::DupLinks);
+                return None;
+            }
+            if t.itree.insert(v.start(), v.last(), v.vma()).is_err() {
+                st.degraded = true;
+                self.count(Ctr::AllocFailures);
+                if st.total == 0 {
+                    // Never keep a file alive with no VMA shadowed.
+                    self.kill(&file, st);
+                    drop(guard);
+                    self.release(&file);
+                }
+                return None;
+            }
+            t.inserts += 1;
+            st.total += 1;
+            self.count(how);
+            self.count(Ctr::Linked);
+            if seeding {
+                self.count(Ctr::Seeded);
+            }
+            return file.locks.clone().map(|l| (l, tree as u32));
         }
-        self.stats.linked += 1;
-        file.locks.clone().map(|l| (l, tree))
+        None
     }
 
-    /// The real kernel unlinked `vma` from `mapping`'s tree. Returns the
-    /// file's locks and the tree, when unlinked.
-    pub(crate) fn unlink(&mut self, vma: usize, mapping: usize) -> Touched {
-        let Some(r) = self.vmas.get_mut(&vma) else {
-            self.count_unknown_remove();
+    /// Marks `file` dead (its last VMA left); the caller then drops the
+    /// state lock and calls [`Shadow::release`].
+    fn kill(&self, file: &FileShadow, st: &FileState) {
+        if st.degraded {
+            self.count(Ctr::ReleasedDegraded);
+        }
+        file.dead.store(1, Release);
+    }
+
+    fn unknown_remove(&self) {
+        self.count(Ctr::UnknownRemoves);
+        if self.seeding.load(Relaxed) != 0 {
+            self.count(Ctr::UnknownRemovesSeeding);
+        }
+    }
+
+    /// The real kernel unlinked `vma` (at page offset `start`) from
+    /// `mapping`'s tree, in `task`. Returns the file's locks and the tree,
+    /// when unlinked.
+    pub(crate) fn unlink(
+        &self,
+        vma: usize,
+        start: u64,
+        mapping: usize,
+        task: usize,
+        cpu: u32,
+        node: u32,
+    ) -> Touched {
+        if !self.is_active() {
+            return None;
+        }
+        let Some(file) = self.lookup(mapping) else {
+            self.unknown_remove();
             return None;
         };
-        if !r.linked || r.mapping != mapping {
-            self.count_unknown_remove();
+        let mut st = file.state.lock();
+        let guess = self.policy_tree(&st, vma, cpu, node);
+        let Some(tree) = self.find(&st, start, vma, guess) else {
+            drop(st);
+            self.unknown_remove();
             return None;
+        };
+        let st_ref = &mut *st;
+        if let Some(t) = st_ref.trees.get_mut(tree) {
+            t.itree.remove(start, vma);
         }
-        r.linked = false;
-        let (tree, start) = (r.tree, r.start);
-        let mut empty = false;
-        let mut locks = None;
-        if let Some(file) = self.files.get_mut(&mapping) {
-            locks = file.locks.clone();
-            let removed = file
-                .trees
-                .get_mut(tree as usize)
-                .is_some_and(|t| t.itree.remove(start, vma));
-            if removed {
-                Self::dec_total(file, &mut self.stats);
-            } else {
-                file.degraded = true;
-            }
+        match st_ref.total.checked_sub(1) {
+            Some(n) => st_ref.total = n,
+            None => self.count(Ctr::Underflows),
+        }
+        self.count(Ctr::Unlinked);
+        self.memo.removed(task, vma, tree as u32);
+        let locks = file.locks.clone().map(|l| (l, tree as u32));
+        if st_ref.total == 0 {
             // Degraded or not: the shadow never keeps the file alive past
-            // its last shadowed VMA.
-            empty = file.total == 0;
+            // its last shadowed VMA (not the file's last reference: the
+            // VMA being unlinked still holds one).
+            self.kill(&file, st_ref);
+            drop(st);
+            self.release(&file);
         }
-        if empty {
-            // Not the file's last reference: the VMA being unlinked still
-            // holds one.
-            self.release_file(mapping);
-        }
-        self.stats.unlinked += 1;
-        locks.map(|l| (l, tree))
+        locks
     }
 
     /// The real kernel walks the rmap of `mapping` over page offsets
     /// `start..=last`: the same interval query over every shadow tree.
     /// Returns the file's locks and the VMAs found.
     pub(crate) fn walk(
-        &mut self,
+        &self,
         mapping: usize,
         start: u64,
         last: u64,
     ) -> Option<(Arc<FileLocks>, u64)> {
-        let file = self.files.get(&mapping)?;
+        if !self.is_active() {
+            return None;
+        }
+        let file = self.lookup(mapping)?;
         let mut found = 0u64;
-        for t in file.trees.iter() {
-            t.itree.query(start, last, &mut |_| found += 1);
-        }
-        let locks = file.locks.clone()?;
-        self.stats.walks += 1;
-        Some((locks, found))
-    }
-
-    /// The real kernel is freeing `vma`.
-    pub(crate) fn free(&mut self, vma: usize) {
-        if let Some(r) = self.vmas.remove(&vma) {
-            self.nrecs = self.nrecs.saturating_sub(1);
-            if r.linked {
-                // Freed while linked: cannot happen in the real kernel, so
-                // the shadow missed a remove. Unlink it now, so that the
-                // file is not kept alive by a VMA that no longer exists.
-                self.stats.freed_linked += 1;
-                let mut empty = false;
-                if let Some(file) = self.files.get_mut(&r.mapping) {
-                    file.degraded = true;
-                    if file
-                        .trees
-                        .get_mut(r.tree as usize)
-                        .is_some_and(|t| t.itree.remove(r.start, vma))
-                    {
-                        Self::dec_total(file, &mut self.stats);
-                    }
-                    empty = file.total == 0;
-                }
-                if empty {
-                    self.release_file(r.mapping);
-                }
-            }
-            self.stats.freed += 1;
-        }
-    }
-
-    /// Drops every file and record; the caller drops the returned files
-    /// outside the lock.
-    pub(crate) fn clear(&mut self) -> RBTree<usize, KBox<FileShadow>> {
-        self.vmas = RBTree::new();
-        self.nrecs = 0;
-        self.nfiles = 0;
-        core::mem::replace(&mut self.files, RBTree::new())
-    }
-
-    /// Shadow bytes: tree nodes, file shadows and VMA records (approximate
-    /// for the red-black nodes of the two maps).
-    pub(crate) fn bytes(&self) -> usize {
-        let rb = 3 * core::mem::size_of::<usize>();
-        let mut b = 0;
-        for f in self.files.values() {
-            b += core::mem::size_of::<FileShadow>() + rb + core::mem::size_of::<usize>();
-            b += f.trees.len() * core::mem::size_of::<Tree>();
-            for t in f.trees.iter() {
-                b += t.itree.arena_bytes();
+        {
+            let st = file.state.lock();
+            for t in st.trees.iter() {
+                t.itree.query(start, last, &mut |_| found += 1);
             }
         }
-        b + self.nr_vma_records()
-            * (core::mem::size_of::<VmaRec>() + rb + core::mem::size_of::<usize>())
+        self.count(Ctr::Walks);
+        Some((file.locks.clone()?, found))
+    }
+
+    /// `vm_area_dup(orig)` in `task`: remembered for the task's next link.
+    /// `orig` must be live with stable fields (the taps: its mm is
+    /// write-locked).
+    pub(crate) fn note_dup(&self, task: usize, orig: &VmaView) {
+        if self.is_active() {
+            self.memo
+                .dup(task, orig.vma(), orig.start(), orig.mapping());
+        }
+    }
+
+    /// `vm_area_free(vma)` in `task`: no hint names it any more.
+    pub(crate) fn vma_freed(&self, task: usize, vma: usize) {
+        self.memo.forget(task, vma);
+    }
+
+    /// References to every shadowed file, taken one shard at a time (each
+    /// shard lock held for one pass over its entries, no allocation under
+    /// it). Sleeps.
+    pub(crate) fn files(&self) -> Result<KVVec<Arc<FileShadow>>> {
+        let mut v = KVVec::with_capacity(self.nr_files() + 64, GFP_KERNEL)?;
+        for shard in self.shards.iter() {
+            let map = shard.lock();
+            for f in map.values() {
+                if v.push_within_capacity(f.clone()).is_err() {
+                    return Ok(v);
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    /// Empties the table (the taps are inactive and done: see
+    /// [`Shared::set_policy`]); each shard's files are dropped outside its
+    /// lock. Sleeps.
+    pub(crate) fn clear(&self) {
+        for shard in self.shards.iter() {
+            let old = core::mem::replace(&mut *shard.lock(), RBTree::new());
+            drop(old);
+            crate::sys::cond_resched();
+        }
+        self.nfiles.store(0, Relaxed);
+    }
+
+    /// Bytes of the table itself (shards, hints, per-CPU counters).
+    pub(crate) fn fixed_bytes(&self) -> usize {
+        let shard = crate::kmalloc_bytes(core::mem::size_of::<SpinLock<FileMap>>());
+        self.shards.len() * shard + self.memo.bytes() + self.ctrs.bytes()
     }
 }
 
-impl ITree<NodeArena> {
-    /// Bytes of node storage.
-    pub(crate) fn arena_bytes(&self) -> usize {
-        self.arena().bytes()
-    }
-}
-
-/// Slots of [`ShadowState`]'s duplicate-origin table.
-const DUP_SLOTS: usize = 64;
-
-/// The slot of `task` (a `task_struct` address).
-fn dup_slot(task: usize) -> usize {
-    (crate::policy::hash_ptr(task) % DUP_SLOTS as u64) as usize
+/// Real allocation sizes of one file's shadow, but for its tree nodes.
+pub(crate) fn file_bytes(f: &FileShadow, st: &FileState) -> usize {
+    // The Arc's allocation holds a refcount beside the shadow.
+    let arc = crate::kmalloc_bytes(core::mem::size_of::<FileShadow>() + 16);
+    let trees = crate::kmalloc_bytes(st.trees.capacity() * core::mem::size_of::<Tree>());
+    let entry = crate::kmalloc_bytes(core::mem::size_of::<RBTreeNode<usize, Arc<FileShadow>>>());
+    arc + trees + entry + f.locks.as_ref().map_or(0, |l| l.bytes())
 }
 
 /// Links every file VMA of every process into the shadow (at load, and after
-/// a policy change). Each mm is walked under its `mmap_read_lock`, which
-/// keeps its VMAs from being linked or unlinked meanwhile; VMAs the taps
-/// already linked are recognised by their record and not linked twice.
+/// a mode or policy change). Each mm is walked under its `mmap_read_lock`,
+/// which keeps its VMAs from being linked or unlinked meanwhile; VMAs the
+/// taps already linked are found in their trees and not linked twice.
 ///
-/// With `anon` (at load only), also counts every VMA and records every AVC
-/// and anon_vma of every VMA in the anon bookkeeping ([`crate::anon`]).
+/// With `anon` (at load and mode change only), also counts every VMA and
+/// records every AVC and anon_vma of every VMA in the anon bookkeeping
+/// ([`crate::anon`]).
 pub(crate) fn seed(shared: &Shared, anon: bool) -> Result {
     // `seeding` is set from the creation of the (empty) shadow on.
     let r = seed_all(shared, anon);
-    shared.shadow.lock().seeding = false;
-    shared.anon.lock().seeding = false;
+    shared.shadow.set_seeding(false);
+    if anon {
+        shared.anon.seeded();
+    }
     r
 }
 
@@ -750,22 +874,11 @@ fn seed_all(shared: &Shared, anon: bool) -> Result {
                     let mut avcs = [0usize; crate::anon::MAX_CHAIN];
                     let mut avs = [0usize; crate::anon::MAX_CHAIN];
                     let (n, over) = vma.anon_chain(&mut avcs, &mut avs);
-                    let mut a = shared.anon.lock();
-                    a.now.vmas += 1;
-                    if over {
-                        a.ev.chain_overflow += 1;
-                    }
-                    a.seed_vma(&avcs[..n], &avs[..n]);
-                    a.reset_hw();
+                    shared.anon.seed_vma(&avcs[..n], &avs[..n], over);
                 }
                 if let Some(v) = vma.view() {
                     let (cpu, node) = crate::cpu_node();
-                    let mut s = shared.shadow.lock();
-                    let before = s.stats.linked;
-                    s.link(&v, None, 0, cpu, node);
-                    if s.stats.linked != before {
-                        s.stats.seeded += 1;
-                    }
+                    shared.shadow.link(&v, None, 0, cpu, node);
                 }
             });
         }

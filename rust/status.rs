@@ -26,10 +26,10 @@ pub(crate) fn show(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Res
         "tap.mapping_rmap_tree_insert: {}",
         shared.hits(crate::TapKind::Insert)
     )?;
-    let s = shared.shadow.lock();
-    writeln!(f, "policy: {}", s.policy.name())?;
-    writeln!(f, "trees: {} ({})", s.ntrees, s.tree_count)?;
-    writeln!(f, "files: {}", s.nr_files())?;
+    let c = shared.shadow.config();
+    writeln!(f, "policy: {}", c.policy.name())?;
+    writeln!(f, "trees: {} ({})", c.ntrees, c.tree_count)?;
+    writeln!(f, "files: {}", shared.shadow.nr_files())?;
     writeln!(f, "param.vma_extra_bytes: {}", p.vma_extra_bytes)?;
     Ok(())
 }

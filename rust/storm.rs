@@ -18,13 +18,12 @@ use crate::{
     itree::ITree,
     locks::{now_ns, RwSem, MAX_LOCK_TREES},
     policy::Policy,
-    shadow::NodeArena,
+    pool::NodeStore,
     sys,
     timing::TapTiming,
 };
 use core::cell::UnsafeCell;
 use kernel::{
-    alloc::NumaNode,
     bindings,
     prelude::*,
     sync::atomic::{Atomic, Relaxed},
@@ -71,7 +70,7 @@ pub(crate) struct Config {
 struct StormTree {
     #[pin]
     lock: RwSem,
-    tree: UnsafeCell<ITree<NodeArena>>,
+    tree: UnsafeCell<ITree<NodeStore>>,
     len: Atomic<u64>,
 }
 
@@ -160,12 +159,12 @@ impl StormFile {
         let mut v = KVec::with_capacity(trees as usize, GFP_KERNEL)?;
         let nr_nodes = crate::nr_node_ids().max(1);
         for i in 0..trees {
-            let nid = NumaNode::new((i % nr_nodes) as i32).unwrap_or(NumaNode::NO_NODE);
+            let nid = (i % nr_nodes) as i32;
             v.push(
                 KBox::pin_init(
                     pin_init!(StormTree {
                         lock <- RwSem::new(crate::locks::TREE_LOCK_NAME, &crate::locks::TREE_KEYS[i as usize]),
-                        tree: UnsafeCell::new(ITree::new(NodeArena::new(nid), 0x9e37_79b9 ^ i)),
+                        tree: UnsafeCell::new(ITree::new(NodeStore::new(nid))),
                         len: Atomic::new(0),
                     }),
                     GFP_KERNEL,

@@ -2,26 +2,25 @@
 
 //! `verify`: compare a file's shadow with the real kernel's i_mmap.
 //!
-//! Three phases, so that no lock is held for more than a bounded copy and
-//! nothing allocates or formats under a lock:
+//! Three phases, so that nothing allocates or formats under a lock:
 //!
-//! 1. size the buffers from the shadow (shadow lock, O(1) per tree) and
+//! 1. size the buffers from the file's shadow (its lock, O(1) per tree) and
 //!    allocate them with `GFP_KERNEL`, holding nothing;
 //! 2. take the real `i_mmap_rwsem` for read (the real kernel's links and
 //!    unlinks of this file, and so our taps for it, wait), copy the real
-//!    VMAs into the buffer without allocating, then take the shadow lock and
-//!    copy the file's shadow trees node by node; if either did not fit,
-//!    drop both locks, grow, and retry (a few times, then `EAGAIN`);
-//! 3. with no lock held, check the copies: the counts, every tree's
-//!    invariants, every real VMA in exactly one tree, and random interval
-//!    queries answered alike, and return the first mismatch as plain data,
-//!    formatted by the caller.
+//!    VMAs into the buffer without allocating and pick random queries with
+//!    their real answers; then take the file's shadow lock and, in one
+//!    in-order walk per tree, check the tree's invariants and copy its
+//!    intervals, and answer the queries; if a copy did not fit, drop both
+//!    locks, grow, and retry (a few times, then `EAGAIN`). Both locks are
+//!    this file's alone, and the real one already holds off every tap that
+//!    could change the shadow: the O(VMAs) work under them delays nothing
+//!    but this file's rmap walks;
+//! 3. with no lock held, compare the copies: the counts, every real VMA in
+//!    exactly one tree, and the queries answered alike, and return the
+//!    first mismatch as plain data, formatted by the caller.
 
-use crate::{
-    itree::{Arena, ArenaFull, Broken, ITree, Node},
-    kmm::Mapping,
-    Shared,
-};
+use crate::{itree::Broken, kmm::Mapping, Shared};
 use core::fmt;
 use kernel::prelude::*;
 
@@ -127,37 +126,22 @@ impl fmt::Display for Named<'_> {
     }
 }
 
-/// Node storage borrowed from a snapshot (read-only in practice).
-struct SliceArena<'a>(&'a mut [Node]);
+/// Random queries per verify.
+const QUERIES: usize = 16;
 
-impl Arena for SliceArena<'_> {
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-    fn get(&self, i: u32) -> &Node {
-        &self.0[i as usize]
-    }
-    fn get_mut(&mut self, i: u32) -> &mut Node {
-        &mut self.0[i as usize]
-    }
-    fn push(&mut self, _n: Node) -> Result<(), ArenaFull> {
-        Err(ArenaFull)
-    }
-}
-
-/// One tree of a snapshot: where its nodes are and its shape.
-#[derive(Clone, Copy)]
-struct TreeShape {
-    off: usize,
-    len: usize,
-    parts: (u32, u32, usize),
-}
+/// A shadow interval copied out: start, last, key, tree.
+type Copied = (u64, u64, usize, u32);
 
 /// Consistent copies of the real i_mmap and of the file's shadow.
 struct Snapshot {
     real: KVVec<(usize, u64, u64)>,
-    nodes: KVVec<Node>,
-    trees: KVec<TreeShape>,
+    /// Every tree's intervals, tree after tree, each in (start, key) order.
+    nodes: KVVec<Copied>,
+    /// Per tree: where its intervals start in `nodes`, how many, and the
+    /// first broken invariant.
+    trees: KVec<(usize, usize, Option<Broken>)>,
+    /// (start, last, shadow's answer, real answer).
+    queries: [(u64, u64, usize, usize); QUERIES],
     shadowed: bool,
     degraded: bool,
     total: u64,
@@ -170,15 +154,15 @@ const ATTEMPTS: usize = 4;
 fn snapshot(sh: &Shared, m: Mapping<'_>) -> Result<Snapshot> {
     let key = m.key();
     // Phase 1: the sizes, from the shadow.
-    let (mut real_cap, mut node_cap, mut tree_cap) = {
-        let s = sh.shadow.lock();
-        match s.files.get(&key) {
-            None => (0usize, 0usize, 0usize),
-            Some(f) => (
-                f.total as usize,
-                f.trees.iter().map(|t| t.itree.arena().len()).sum(),
-                f.trees.len(),
-            ),
+    let (mut real_cap, mut node_cap, mut tree_cap) = match sh.shadow.lookup(key) {
+        None => (0usize, 0usize, 0usize),
+        Some(f) => {
+            let st = f.state.lock();
+            (
+                st.total as usize,
+                st.trees.iter().map(|t| t.itree.len()).sum(),
+                st.trees.len(),
+            )
         }
     };
     for _ in 0..ATTEMPTS {
@@ -186,14 +170,20 @@ fn snapshot(sh: &Shared, m: Mapping<'_>) -> Result<Snapshot> {
             real: KVVec::with_capacity(real_cap + 64, GFP_KERNEL)?,
             nodes: KVVec::with_capacity(node_cap + 64, GFP_KERNEL)?,
             trees: KVec::with_capacity(tree_cap.max(1), GFP_KERNEL)?,
+            queries: [(0, 0, 0, 0); QUERIES],
             shadowed: false,
             degraded: false,
             total: 0,
         };
+        // The file's shadow is looked up under the real lock (no taps for
+        // this file meanwhile: the one found is the one they use); the
+        // reference is dropped after both locks.
+        let file;
         let mut nreal = 0usize;
         let mut fits = true;
         {
             let g = m.read_i_mmap();
+            file = sh.shadow.lookup(key);
             g.for_each_vma(&mut |v| {
                 nreal += 1;
                 if snap
@@ -204,34 +194,40 @@ fn snapshot(sh: &Shared, m: Mapping<'_>) -> Result<Snapshot> {
                     fits = false;
                 }
             });
-            let s = sh.shadow.lock();
-            if let Some(f) = s.files.get(&key) {
+            pick_queries(&snap.real, &mut snap.queries);
+            if let Some(f) = file.as_ref() {
+                let st = f.state.lock();
                 snap.shadowed = true;
-                snap.degraded = f.degraded;
-                snap.total = f.total;
-                let need: usize = f.trees.iter().map(|t| t.itree.arena().len()).sum();
-                if need > snap.nodes.capacity() || f.trees.len() > snap.trees.capacity() {
+                snap.degraded = st.degraded;
+                snap.total = st.total;
+                let need: usize = st.trees.iter().map(|t| t.itree.len()).sum();
+                if need > snap.nodes.capacity() || st.trees.len() > snap.trees.capacity() {
                     fits = false;
                     node_cap = need;
-                    tree_cap = f.trees.len();
+                    tree_cap = st.trees.len();
                 } else {
-                    for t in f.trees.iter() {
-                        let a = t.itree.arena();
+                    for (i, t) in st.trees.iter().enumerate() {
                         let off = snap.nodes.len();
-                        for i in 0..a.len() {
-                            // Cannot fail: capacity checked above.
-                            let _ = snap.nodes.push_within_capacity(*a.get(i as u32));
-                        }
-                        let _ = snap.trees.push_within_capacity(TreeShape {
-                            off,
-                            len: a.len(),
-                            parts: t.itree.raw_parts(),
+                        let nodes = &mut snap.nodes;
+                        let r = t.itree.check_visit(&mut |n| {
+                            // Cannot fail: capacity checked above (a longer
+                            // walk is a broken count, reported below).
+                            let _ = nodes.push_within_capacity((n.start, n.last, n.key, i as u32));
                         });
+                        let _ =
+                            snap.trees
+                                .push_within_capacity((off, snap.nodes.len() - off, r.err()));
+                        for q in snap.queries.iter_mut() {
+                            let mut got = 0usize;
+                            t.itree.query(q.0, q.1, &mut |_| got += 1);
+                            q.2 += got;
+                        }
                     }
                 }
             }
             // The shadow lock, then the real lock, are released here.
         }
+        drop(file);
         if fits {
             return Ok(snap);
         }
@@ -240,8 +236,29 @@ fn snapshot(sh: &Shared, m: Mapping<'_>) -> Result<Snapshot> {
     Err(EAGAIN)
 }
 
+/// Random queries around the real VMAs, with the real answers.
+fn pick_queries(real: &[(usize, u64, u64)], out: &mut [(u64, u64, usize, usize); QUERIES]) {
+    let nreal = real.len();
+    for q in out.iter_mut() {
+        // SAFETY: no preconditions.
+        let r = u64::from(unsafe { kernel::bindings::get_random_u32() });
+        let base = if nreal == 0 {
+            0
+        } else {
+            real[(r as usize) % nreal].1
+        };
+        let qs = base.saturating_sub(r & 7);
+        let ql = qs.saturating_add((r >> 8) & 63);
+        let want = real
+            .iter()
+            .filter(|&&(_, s0, l0)| s0 <= ql && l0 >= qs)
+            .count();
+        *q = (qs, ql, 0, want);
+    }
+}
+
 /// Checks the snapshot (phase 3, no lock held).
-fn compare(snap: &mut Snapshot) -> Result<Finding> {
+fn compare(snap: &Snapshot) -> Result<Finding> {
     let nreal = snap.real.len();
     if !snap.shadowed {
         return Ok(if nreal == 0 {
@@ -259,80 +276,42 @@ fn compare(snap: &mut Snapshot) -> Result<Finding> {
             real: nreal,
         });
     }
-    let sum: usize = snap.trees.iter().map(|t| t.parts.2).sum();
+    for (i, &(_, _, broken)) in snap.trees.iter().enumerate() {
+        if let Some(why) = broken {
+            return Ok(Finding::Broken { tree: i, why });
+        }
+    }
+    let sum: usize = snap.trees.iter().map(|t| t.1).sum();
     if sum as u64 != snap.total {
         return Ok(Finding::TreesSum {
             sum,
             total: snap.total,
         });
     }
-    // Random queries over the real VMAs, answered by the copy of the real
-    // tree and summed over the shadow's trees.
-    const QUERIES: usize = 16;
-    let mut queries = [(0u64, 0u64, 0usize, 0usize); QUERIES];
-    for q in queries.iter_mut() {
-        // SAFETY: no preconditions.
-        let r = u64::from(unsafe { kernel::bindings::get_random_u32() });
-        let base = if nreal == 0 {
-            0
-        } else {
-            snap.real[(r as usize) % nreal].1
-        };
-        let qs = base.saturating_sub(r & 7);
-        let ql = qs.saturating_add((r >> 8) & 63);
-        let want = snap
-            .real
-            .iter()
-            .filter(|&&(_, s0, l0)| s0 <= ql && l0 >= qs)
-            .count();
-        *q = (qs, ql, 0, want);
-    }
-    let mut found: KVVec<u8> = KVVec::with_capacity(nreal, GFP_KERNEL)?;
-    for _ in 0..nreal {
-        let _ = found.push_within_capacity(0);
-    }
-    let shapes: KVec<TreeShape> = {
-        let mut v = KVec::with_capacity(snap.trees.len(), GFP_KERNEL)?;
-        for t in snap.trees.iter() {
-            let _ = v.push_within_capacity(*t);
-        }
-        v
-    };
-    for (i, t) in shapes.iter().enumerate() {
-        let Some(nodes) = snap.nodes.get_mut(t.off..t.off + t.len) else {
-            return Ok(Finding::Broken {
-                tree: i,
-                why: Broken::Count,
-            });
-        };
-        let tree = ITree::from_raw_parts(SliceArena(nodes), t.parts);
-        if let Err(why) = tree.check() {
-            return Ok(Finding::Broken { tree: i, why });
-        }
-        for (j, &(vma, start, last)) in snap.real.iter().enumerate() {
-            tree.query(start, start, &mut |n| {
-                if n.key == vma && n.start == start && n.last == last {
-                    found[j] = found[j].saturating_add(1);
+    // Every real VMA in exactly one tree, with its interval: each tree's
+    // copy is sorted by (start, key), so a binary search per tree.
+    for &(vma, start, last) in snap.real.iter() {
+        let mut found = 0u8;
+        for &(off, len, _) in snap.trees.iter() {
+            let Some(t) = snap.nodes.get(off..off + len) else {
+                continue;
+            };
+            if let Ok(j) = t.binary_search_by(|n| (n.0, n.2).cmp(&(start, vma))) {
+                if t[j].1 == last {
+                    found = found.saturating_add(1);
                 }
-            });
+            }
         }
-        for q in queries.iter_mut() {
-            let mut got = 0usize;
-            tree.query(q.0, q.1, &mut |_| got += 1);
-            q.2 += got;
-        }
-    }
-    for (j, &(vma, start, last)) in snap.real.iter().enumerate() {
-        if found[j] != 1 {
+        if found != 1 {
             return Ok(Finding::Missing {
                 vma,
                 start,
                 last,
-                found: found[j],
+                found,
             });
         }
     }
-    for &(qs, ql, got, want) in queries.iter() {
+    for &(qs, ql, got, want) in snap.queries.iter() {
         if got != want {
             return Ok(Finding::Query { qs, ql, got, want });
         }
@@ -343,6 +322,6 @@ fn compare(snap: &mut Snapshot) -> Result<Finding> {
 /// Verifies the shadow of the file mapped by `m` against the real i_mmap.
 /// Sleeps; the caller holds no spinlock and no real kernel lock.
 pub(crate) fn verify_mapping(sh: &Shared, m: Mapping<'_>) -> Result<Finding> {
-    let mut snap = snapshot(sh, m)?;
-    compare(&mut snap)
+    let snap = snapshot(sh, m)?;
+    compare(&snap)
 }

@@ -9,7 +9,7 @@ use crate::{
     kmm::{self, Mapping},
     locks::{self, Design, FileLocks, LockStat, TimedLock},
     policy::{Policy, TreeCount},
-    shadow::{self, FileRef},
+    shadow::{self, Ctr, FileShadow},
     timing::TapSums,
     verify, Mode, Shared, TapKind,
 };
@@ -134,10 +134,8 @@ fn read_line(r: &mut UserSliceReader, buf: &mut [u8; MAX_WRITE]) -> Result<usize
 
 /// `stats`: one `counter value` row per counter, after a header.
 pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let (st, files, recs, bytes) = {
-        let s = sh.shadow.lock();
-        (s.stats, s.nr_files(), s.nr_vma_records(), s.bytes())
-    };
+    let ctr = sh.shadow.counters();
+    let mem = ShadowMemory::of(sh);
     writeln!(f, "counter value")?;
     for (name, kind) in [
         ("mapping_rmap_tree_insert", TapKind::Insert),
@@ -151,39 +149,32 @@ pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     writeln!(f, "tap.not_task {}", sh.taps.not_task())?;
     writeln!(f, "tap.test {}", sh.hits(TapKind::Test))?;
     writeln!(f, "tap.percpu_bytes {}", sh.taps.bytes())?;
-    writeln!(f, "shadow.linked {}", st.linked)?;
-    writeln!(f, "shadow.unlinked {}", st.unlinked)?;
-    writeln!(f, "shadow.seeded {}", st.seeded)?;
-    writeln!(f, "shadow.freed {}", st.freed)?;
-    writeln!(f, "shadow.dup_links {}", st.dup_links)?;
-    writeln!(f, "shadow.unknown_removes {}", st.unknown_removes)?;
+    for (c, name) in Ctr::ALL {
+        writeln!(f, "{name} {}", ctr[c as usize])?;
+    }
+    writeln!(f, "files {}", sh.shadow.nr_files())?;
+    writeln!(f, "shadow.vmas {}", mem.vmas)?;
+    writeln!(f, "shadow.nodes {}", mem.nodes)?;
+    writeln!(f, "shadow.node_bytes {}", crate::pool::node_bytes())?;
     writeln!(
         f,
-        "shadow.unknown_removes_seeding {}",
-        st.unknown_removes_seeding
+        "shadow.bytes_per_vma {}",
+        (mem.nodes * crate::pool::node_bytes() as u64)
+            .checked_div(mem.vmas)
+            .unwrap_or(0)
     )?;
-    writeln!(f, "drop.alloc_failures {}", st.alloc_failures)?;
-    writeln!(f, "drop.file_limit {}", st.file_limit_drops)?;
-    writeln!(f, "drop.lock_alloc {}", st.lock_alloc_failures)?;
-    writeln!(f, "shadow.rebuilds {}", st.rebuilds)?;
-    writeln!(f, "shadow.released_degraded {}", st.released_degraded)?;
-    writeln!(f, "shadow.freed_linked {}", st.freed_linked)?;
-    writeln!(f, "shadow.underflows {}", st.underflows)?;
-    writeln!(f, "shadow.walks {}", st.walks)?;
-    writeln!(f, "placed.policy {}", st.placed_policy)?;
-    writeln!(f, "placed.parent {}", st.placed_parent)?;
-    writeln!(f, "placed.record {}", st.placed_record)?;
-    writeln!(f, "placed.dup {}", st.placed_dup)?;
-    writeln!(f, "files {files}")?;
-    writeln!(f, "vma_records {recs}")?;
-    writeln!(f, "shadow_bytes {bytes}")?;
-    let (ev, abytes) = {
-        let a = sh.anon.lock();
-        (a.ev, a.bytes())
-    };
+    writeln!(f, "shadow.file_bytes {}", mem.file_bytes)?;
+    writeln!(
+        f,
+        "shadow.bytes_per_file {}",
+        mem.file_bytes.checked_div(mem.files).unwrap_or(0)
+    )?;
+    writeln!(f, "shadow.table_bytes {}", mem.table_bytes)?;
+    writeln!(f, "shadow_bytes {}", mem.total())?;
+    let (_, _, ev) = sh.anon.sums();
     writeln!(f, "anon.prepare {}", sh.hits(TapKind::AnonPrepare))?;
     writeln!(f, "anon.clone {}", sh.hits(TapKind::AnonClone))?;
-    writeln!(f, "anon.fork {}", ev.fork)?;
+    writeln!(f, "anon.fork {}", sh.hits(TapKind::AnonFork))?;
     writeln!(f, "anon.unlink {}", sh.hits(TapKind::AnonUnlink))?;
     writeln!(f, "anon.avc_insert {}", ev.avc_insert)?;
     writeln!(f, "anon.avc_remove {}", ev.avc_remove)?;
@@ -200,33 +191,28 @@ pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     writeln!(f, "anon.alloc_failures {}", ev.alloc_failures)?;
     writeln!(f, "anon.chain_overflow {}", ev.chain_overflow)?;
     writeln!(f, "anon.underflows {}", ev.underflows)?;
-    writeln!(f, "anon.shadow_bytes {abytes}")?;
-    let d = &sh.defer_stats;
+    writeln!(f, "anon.shadow_bytes {}", sh.anon.bytes())?;
+    writeln!(
+        f,
+        "anon.bytes_per_anon_vma {}",
+        sh.anon.record_bytes_per_anon_vma()
+    )?;
     writeln!(f, "locks.designs {}", sh.designs.load(Relaxed))?;
-    writeln!(f, "replay.queued {}", d.queued.load(Relaxed))?;
-    writeln!(f, "replay.run {}", d.run.load(Relaxed))?;
-    writeln!(
-        f,
-        "replay.dropped_at_unload {}",
-        d.dropped_at_unload.load(Relaxed)
-    )?;
-    writeln!(f, "replay.skipped {}", d.skipped.load(Relaxed))?;
-    writeln!(f, "replay.memalloc {}", d.memalloc.load(Relaxed))?;
-    writeln!(f, "replay.hold {}", d.hold.load(Relaxed))?;
-    writeln!(
-        f,
-        "replay.too_many_trees {}",
-        d.too_many_trees.load(Relaxed)
-    )?;
-    writeln!(f, "pending_deferred {}", locks::inflight())?;
+    let rc = sh.replays.counters();
+    for (c, name) in crate::replay::Ctr::ALL {
+        writeln!(f, "{name} {}", rc[c as usize])?;
+    }
+    writeln!(f, "replay.hold {}", sh.replays.hold.load(Relaxed))?;
+    writeln!(f, "replay.pool_bytes {}", sh.replays.bytes())?;
+    writeln!(f, "pending_deferred {}", sh.replays.pending())?;
     Ok(())
 }
 
 /// `policy`: `policy trees ntrees` header and one row.
 pub(crate) fn show_policy(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let s = sh.shadow.lock();
+    let c = sh.shadow.config();
     writeln!(f, "policy trees ntrees")?;
-    writeln!(f, "{} {} {}", s.policy.name(), s.tree_count, s.ntrees)
+    writeln!(f, "{} {} {}", c.policy.name(), c.tree_count, c.ntrees)
 }
 
 /// Parses a policy specification (see [`input::policy`]); `EINVAL` if bad.
@@ -242,24 +228,52 @@ pub(crate) fn write_policy(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result 
     let s = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
     let _rebuild = sh.rebuild.lock();
     need_shadow(sh)?;
-    let cur = sh.shadow.lock().tree_count;
+    let cur = sh.shadow.config().tree_count;
     let (policy, trees) = parse_policy(s, cur)?;
     sh.set_policy(policy, trees)
 }
 
-/// Snapshot references to every shadowed file (outside the lock, the caller
-/// may sleep on them). The shadow lock is held for one pass over the files,
-/// taking a reference on each (no allocation under it).
-fn shadowed_files(sh: &Shared) -> Result<KVVec<FileRef>> {
-    let n = sh.shadow.lock().nr_files();
-    let mut v = KVVec::with_capacity(n + 16, GFP_KERNEL)?;
-    let s = sh.shadow.lock();
-    for f in s.files.values() {
-        if v.push_within_capacity(f.file.clone_ref()).is_err() {
-            break;
+/// Snapshot references to every shadowed file (outside every lock: the
+/// caller may sleep on them).
+fn shadowed_files(sh: &Shared) -> Result<KVVec<Arc<FileShadow>>> {
+    sh.shadow.files()
+}
+
+/// What the shadow's memory is, in the allocator's real sizes.
+struct ShadowMemory {
+    files: u64,
+    vmas: u64,
+    nodes: u64,
+    file_bytes: u64,
+    table_bytes: u64,
+}
+
+impl ShadowMemory {
+    /// Walks every file, one file lock at a time.
+    fn of(sh: &Shared) -> Self {
+        let mut m = ShadowMemory {
+            files: 0,
+            vmas: 0,
+            nodes: 0,
+            file_bytes: 0,
+            table_bytes: sh.shadow.fixed_bytes() as u64,
+        };
+        if let Ok(files) = shadowed_files(sh) {
+            for fs in files.iter() {
+                let st = fs.state.lock();
+                m.files += 1;
+                m.vmas += st.total;
+                m.nodes += st.trees.iter().map(|t| t.itree.len() as u64).sum::<u64>();
+                m.file_bytes += shadow::file_bytes(fs, &st) as u64;
+            }
         }
+        m
     }
-    Ok(v)
+
+    /// Everything.
+    fn total(&self) -> u64 {
+        self.nodes * crate::pool::node_bytes() as u64 + self.file_bytes + self.table_bytes
+    }
 }
 
 /// Formats into a `KVec` (outside every lock: may sleep).
@@ -287,10 +301,10 @@ pub(crate) fn write_verify(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result 
         let _serial = sh.rebuild.lock();
         need_shadow(sh)?;
         for f in shadowed_files(sh)?.iter() {
-            let finding = verify::verify_mapping(sh, Mapping::of_file(f))?;
+            let finding = verify::verify_mapping(sh, Mapping::of_file(&f.file))?;
             checked += 1;
             if !finding.is_ok() {
-                bad = Some((kmm::file_path(f, &mut name), finding));
+                bad = Some((kmm::file_path(&f.file, &mut name), finding));
                 break;
             }
         }
@@ -341,7 +355,7 @@ const TOP_FILES: usize = 20;
 /// `files`: the files with the most shadowed VMAs.
 pub(crate) fn show_files(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     struct Row {
-        file: FileRef,
+        file: Arc<FileShadow>,
         total: u64,
         degraded: bool,
         counts: KVec<u64>,
@@ -350,25 +364,26 @@ pub(crate) fn show_files(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     let Ok(files) = shadowed_files(sh) else {
         return writeln!(f, "error: out of memory");
     };
-    for fr in files.into_iter() {
-        let key = fr.mapping() as usize;
-        let s = sh.shadow.lock();
-        let Some(fs) = s.files.get(&key) else {
-            continue;
+    for fs in files.into_iter() {
+        let ntrees = fs.state.lock().trees.len();
+        let Ok(mut counts) = KVec::with_capacity(ntrees, GFP_KERNEL) else {
+            break;
         };
-        let mut counts = KVec::new();
-        for t in fs.trees.iter() {
-            if counts.push(t.itree.len() as u64, crate::TAP_GFP).is_err() {
-                break;
+        let (total, degraded) = {
+            let st = fs.state.lock();
+            for t in st.trees.iter() {
+                if counts.push_within_capacity(t.itree.len() as u64).is_err() {
+                    break;
+                }
             }
-        }
+            (st.total, st.degraded)
+        };
         let row = Row {
-            file: fr,
-            total: fs.total,
-            degraded: fs.degraded,
+            file: fs,
+            total,
+            degraded,
             counts,
         };
-        drop(s);
         if rows.push(row, GFP_KERNEL).is_err() {
             break;
         }
@@ -393,13 +408,13 @@ pub(crate) fn show_files(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     for row in top[..ntop].iter().map(|&i| &rows[i]) {
         // A count under the real lock: bounded by the file's VMAs, no
         // allocation.
-        let real = Mapping::of_file(&row.file).read_i_mmap().count();
+        let real = Mapping::of_file(&row.file.file).read_i_mmap().count();
         let max = row.counts.iter().copied().max().unwrap_or(0);
         let min = row.counts.iter().copied().min().unwrap_or(0);
         write!(
             f,
             "{} {} {} {} {} {} {} ",
-            kmm::file_path(&row.file, &mut name),
+            kmm::file_path(&row.file.file, &mut name),
             real,
             row.total,
             row.counts.len(),
@@ -415,20 +430,15 @@ pub(crate) fn show_files(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     Ok(())
 }
 
-/// The kmalloc bucket `size` bytes land in.
-fn kmalloc_bytes(size: usize) -> usize {
-    // SAFETY: no preconditions.
-    unsafe { bindings::kmalloc_size_roundup(size) }
-}
+use crate::kmalloc_bytes;
 
 /// `memory`: what the shadow uses, and what the split i_mmap patch would
 /// cost this kernel per inode under the current tree count.
 pub(crate) fn show_memory(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     use core::mem::size_of;
-    let (bytes, ntrees, files) = {
-        let s = sh.shadow.lock();
-        (s.bytes(), s.ntrees as usize, s.nr_files())
-    };
+    let bytes = ShadowMemory::of(sh).total();
+    let ntrees = sh.shadow.config().ntrees as usize;
+    let files = sh.shadow.nr_files();
     // struct i_mmap_tree { struct rb_root_cached root; struct rw_semaphore
     // rwsem; atomic_t vma_count; }, with this kernel's sizes (the rwsem's
     // depends on lock debugging).
@@ -541,18 +551,11 @@ pub(crate) fn show_locks(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     let Ok(files) = shadowed_files(sh) else {
         return writeln!(f, "error: out of memory");
     };
-    let mut rows: KVec<(FileRef, Arc<FileLocks>, u64)> = KVec::new();
-    for fr in files.into_iter() {
-        let key = fr.mapping() as usize;
-        let l = sh
-            .shadow
-            .lock()
-            .files
-            .get(&key)
-            .and_then(|fs| fs.locks.clone());
-        if let Some(l) = l {
+    let mut rows: KVec<(Arc<FileShadow>, Arc<FileLocks>, u64)> = KVec::new();
+    for fs in files.into_iter() {
+        if let Some(l) = fs.locks.clone() {
             let n = l.total_acq();
-            if rows.push((fr, l, n), GFP_KERNEL).is_err() {
+            if rows.push((fs, l, n), GFP_KERNEL).is_err() {
                 return writeln!(f, "error: out of memory");
             }
         }
@@ -597,7 +600,7 @@ pub(crate) fn show_locks(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
         if *n == 0 {
             break;
         }
-        let path = kmm::file_path(fr, &mut name);
+        let path = kmm::file_path(&fr.file, &mut name);
         for d in Design::ALL {
             v.clear();
             if design_locks(l, d, &mut v).is_err() {
@@ -640,16 +643,8 @@ pub(crate) fn write_locks(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
     let arg = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
     match arg {
         "reset" => {
-            let files = shadowed_files(sh)?;
-            for fr in files.into_iter() {
-                let key = fr.mapping() as usize;
-                let l = sh
-                    .shadow
-                    .lock()
-                    .files
-                    .get(&key)
-                    .and_then(|fs| fs.locks.clone());
-                if let Some(l) = l {
+            for fs in shadowed_files(sh)?.iter() {
+                if let Some(l) = fs.locks.as_ref() {
                     l.reset();
                 }
             }
@@ -659,11 +654,8 @@ pub(crate) fn write_locks(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
         "off" => sh.designs.store(0, Relaxed),
         // Test switches: the writer's thread group's replays wait in their
         // tasks (bounded by `locks::HOLD_MAX_MS`) until `release`.
-        "hold" => sh
-            .defer_stats
-            .hold
-            .store(kernel::current!().tgid(), Relaxed),
-        "release" => sh.defer_stats.hold.store(0, Relaxed),
+        "hold" => sh.replays.hold.store(kernel::current!().tgid(), Relaxed),
+        "release" => sh.replays.hold.store(0, Relaxed),
         _ => {
             let mut bits = 0;
             for w in arg.split(',') {
@@ -705,10 +697,7 @@ impl fmt::Display for Pct {
 /// `anon`: per object, the real kernel's live objects and bytes beside
 /// ANON_VMA_LAZY's, the change, the high-water marks and the object size.
 pub(crate) fn show_anon(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let (now, hw) = {
-        let a = sh.anon.lock();
-        (a.now, a.hw)
-    };
+    let (now, hw, _) = sh.anon.sums();
     let (vma, avc, av) = crate::anon::sizes();
     let extra = sh.params.vma_extra_bytes as usize;
     writeln!(
@@ -765,7 +754,7 @@ pub(crate) fn write_anon(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
     if &buf[..n] != b"reset" {
         return Err(EINVAL);
     }
-    sh.anon.lock().reset_hw();
+    sh.anon.reset_hw();
     Ok(())
 }
 

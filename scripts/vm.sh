@@ -11,6 +11,8 @@
 # CMD's exit code; 124 when the guest is killed after the timeout.
 #
 # Topologies:  1n2c  1 node,  2 vCPUs (the non-NUMA case)
+#              2n2c  2 nodes, 1 vCPU each (NUMA without vCPU oversubscription
+#                    on a 2-core host)
 #              2n4c  2 nodes, 2 vCPUs each
 #              4n8c  4 nodes, 2 vCPUs each
 #
@@ -42,9 +44,10 @@ cmd="$*"
 
 case "$topo" in
 1n2c) nodes=1 cpus=2 ;;
+2n2c) nodes=2 cpus=2 ;;
 2n4c) nodes=2 cpus=4 ;;
 4n8c) nodes=4 cpus=8 ;;
-*) die "unknown topology '$topo' (1n2c, 2n4c, 4n8c)" ;;
+*) die "unknown topology '$topo' (1n2c, 2n2c, 2n4c, 4n8c)" ;;
 esac
 # 2 GiB in all for the one-node guest (as the 2-node one): a debug kernel
 # (KASAN, kmemleak) in 1 GiB left too little for the module's GFP_ATOMIC

@@ -342,14 +342,6 @@ TEST_F_TIMEOUT(safety, no_alloc_under_i_mmap_rwsem, RS_TEST_TIMEOUT)
 	close(fd);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /*
  * A task that queued a lock replay and has not run it yet used to make
  * rmmod wait without bound. A child holds its own replays back (test
@@ -390,9 +382,9 @@ TEST_F_TIMEOUT(safety, rmmod_with_pending_replay, RS_TEST_TIMEOUT)
 	for (ret = 0; ret < 100 && stat_of("pending_deferred") < 1; ret++)
 		usleep(50 * 1000);
 	EXPECT_LE(1, stat_of("pending_deferred"));
-	t0 = now_s();
+	t0 = rs_now_s();
 	ret = rs_unload_once();
-	dt = now_s() - t0;
+	dt = rs_now_s() - t0;
 	EXPECT_TRUE(ret == -EBUSY || ret == -EAGAIN) TH_LOG("rmmod with a pending replay: %d", ret);
 	EXPECT_GT(1.0, dt) TH_LOG("rmmod took %.3f s", dt);
 	EXPECT_TRUE(rs_loaded());

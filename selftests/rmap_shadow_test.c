@@ -945,6 +945,165 @@ TEST_F_TIMEOUT(module, anon_tracks_slabinfo, RS_TEST_TIMEOUT)
 	}
 }
 
+/*
+ * Memory after an execl storm: one 48-byte node per shadowed file VMA and
+ * nothing else per VMA (`shadow.bytes_per_vma`, from the node cache's
+ * object size), and the module's count of nodes agrees with the allocator's
+ * (/proc/slabinfo `rmap_shadow_node`, after a shrink; tolerance: partially
+ * used per-CPU slabs, and VMAs linked or unlinked between the two reads).
+ */
+TEST_F_TIMEOUT(module, memory_48_bytes_per_vma_after_storm, RS_TEST_TIMEOUT)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	long long active, per_slab, nodes, vmas, bpv, tol;
+	char *st;
+
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_LT(0, run_storm(3));
+	st = rs_read_file(RS_DEBUGFS "/stats");
+	ASSERT_NE(NULL, st);
+	nodes = rs_status_ll_ws(st, "shadow.nodes");
+	vmas = rs_status_ll_ws(st, "shadow.vmas");
+	bpv = rs_status_ll_ws(st, "shadow.bytes_per_vma");
+	TH_LOG("vmas %lld nodes %lld node_bytes %lld bytes_per_vma %lld bytes_per_file %lld "
+	       "anon.bytes_per_anon_vma %lld",
+	       vmas, nodes, rs_status_ll_ws(st, "shadow.node_bytes"), bpv,
+	       rs_status_ll_ws(st, "shadow.bytes_per_file"),
+	       rs_status_ll_ws(st, "anon.bytes_per_anon_vma"));
+	EXPECT_LT(100, vmas);
+	EXPECT_EQ(vmas, nodes);
+	EXPECT_LT(0, bpv);
+	EXPECT_GE(48, bpv);
+	EXPECT_GE(48, rs_status_ll_ws(st, "shadow.node_bytes"));
+	EXPECT_LT(0, rs_status_ll_ws(st, "anon.bytes_per_anon_vma"));
+	free(st);
+	EXPECT_EQ(0, rs_write_str("/sys/kernel/slab/rmap_shadow_node/shrink", "1"));
+	ASSERT_EQ(0, slabinfo("rmap_shadow_node", &active, &per_slab));
+	st = rs_read_file(RS_DEBUGFS "/stats");
+	ASSERT_NE(NULL, st);
+	nodes = rs_status_ll_ws(st, "shadow.nodes");
+	free(st);
+	tol = ncpu * per_slab + 64;
+	TH_LOG("slabinfo rmap_shadow_node active %lld, shadow nodes %lld (tolerance %lld)", active,
+	       nodes, tol);
+	EXPECT_LE(nodes, active + 64);
+	EXPECT_LE(active, nodes + tol);
+}
+
+/* Contentions and acquisitions of every /proc/lock_stat class named @class. */
+static int lock_stat_of(const char *class, long long *contentions, long long *acquisitions)
+{
+	char line[1024], name[128];
+	FILE *f = fopen("/proc/lock_stat", "r");
+	int found = -1;
+
+	*contentions = *acquisitions = 0;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		long long bounces, con, acq_bounces, acq;
+		double wmin, wmax, wtot, wavg;
+		char *colon = strstr(line, ": ");
+
+		if (!colon || colon - line >= (long)sizeof(name))
+			continue;
+		if (sscanf(line, "%127[^:]", name) != 1)
+			continue;
+		/* Class names are right-aligned. */
+		if (strcmp(name + strspn(name, " "), class))
+			continue;
+		if (sscanf(colon + 1, "%lld %lld %lf %lf %lf %lf %lld %lld", &bounces, &con, &wmin,
+			   &wmax, &wtot, &wavg, &acq_bounces, &acq) != 8)
+			continue;
+		*contentions += con;
+		*acquisitions += acq;
+		found = 0;
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * The module's locks are not where a workload meets (CONFIG_LOCK_STAT, the
+ * debug flavor): each CPU's process maps and unmaps pages of its own file
+ * for 3 s (one page of each stays mapped, so its shadow lives throughout);
+ * /proc/lock_stat then shows the per-file shadow locks taken and never
+ * contended, and the anon shards never contended. The file table's shards
+ * are shared only by hash collision: reported, not asserted.
+ */
+TEST_F_TIMEOUT(module, lock_stat_no_contention_own_files, RS_TEST_TIMEOUT)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN), i;
+	long long con, acq, scon, sacq;
+	char mnt[64], path[128];
+	int fd, st, ready[2], go[2];
+	pid_t kids[64];
+	char c;
+
+	ASSERT_EQ(0, access("/proc/lock_stat", R_OK))
+	TH_LOG("no /proc/lock_stat: the debug flavor must have CONFIG_LOCK_STAT");
+	fd = rs_tmpfs_file(mnt, path, 1);
+	ASSERT_LE(0, fd);
+	close(fd);
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(go));
+	if (ncpu > 64)
+		ncpu = 64;
+	for (i = 0; i < ncpu; i++) {
+		kids[i] = fork();
+		ASSERT_LE(0, kids[i]);
+		if (kids[i] == 0) {
+			char mine[160];
+			cpu_set_t set;
+			double t0;
+			void *keep, *p;
+
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			CPU_ZERO(&set);
+			CPU_SET(i, &set);
+			snprintf(mine, sizeof(mine), "%s.%ld", path, i);
+			fd = open(mine, O_RDWR | O_CREAT, 0600);
+			if (fd < 0 || ftruncate(fd, 2 * PAGE) ||
+			    sched_setaffinity(0, sizeof(set), &set))
+				_exit(2);
+			keep = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+			if (keep == MAP_FAILED || write(ready[1], "r", 1) != 1 ||
+			    read(go[0], &c, 1) != 1)
+				_exit(3);
+			t0 = rs_now_s();
+			while (rs_now_s() - t0 < 3) {
+				p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, PAGE);
+				if (p == MAP_FAILED || munmap(p, PAGE))
+					_exit(4);
+			}
+			_exit(0);
+		}
+	}
+	for (i = 0; i < ncpu; i++)
+		ASSERT_EQ(1, read(ready[0], &c, 1));
+	ASSERT_EQ(0, rs_write_str("/proc/lock_stat", "0"));
+	for (i = 0; i < ncpu; i++)
+		ASSERT_EQ(1, write(go[1], "g", 1));
+	for (i = 0; i < ncpu; i++) {
+		ASSERT_EQ(kids[i], waitpid(kids[i], &st, 0));
+		EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) TH_LOG("child %ld: %#x", i, st);
+	}
+	ASSERT_EQ(0, lock_stat_of("rmap_shadow_file", &con, &acq));
+	ASSERT_EQ(0, lock_stat_of("rmap_shadow_shard", &scon, &sacq));
+	TH_LOG("%ld CPUs: rmap_shadow_file %lld contentions / %lld acquisitions; "
+	       "rmap_shadow_shard %lld / %lld",
+	       ncpu, con, acq, scon, sacq);
+	EXPECT_LT(1000 * ncpu, acq);
+	EXPECT_EQ(0, con);
+	if (lock_stat_of("rmap_shadow_anon", &con, &acq) == 0) {
+		TH_LOG("rmap_shadow_anon %lld / %lld", con, acq);
+		EXPECT_EQ(0, con);
+	}
+	umount(mnt);
+	rmdir(mnt);
+}
+
 /* One row of `storm`. */
 struct storm_row {
 	char state[16], design[16], policy[16];

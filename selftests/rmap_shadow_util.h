@@ -17,6 +17,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RS_DEBUGFS "/sys/kernel/debug/rmap_shadow"
@@ -494,7 +495,7 @@ static inline int rs_check_invariants(int allow_drops)
 {
 	static const char *const always_zero[] = {
 		"shadow.underflows", "anon.underflows", "anon.freed_with_avcs",
-		"tap.not_task", "shadow.freed_linked",
+		"tap.not_task",
 	};
 	static const char *const zero_unless_drops[] = {
 		"drop.alloc_failures", "drop.lock_alloc", "anon.alloc_failures",
@@ -601,6 +602,15 @@ static inline int rs_map_range(int fd, int first, int n, void **out)
 static inline int rs_map_pages(int fd, int n, void **out)
 {
 	return rs_map_range(fd, 0, n, out);
+}
+
+/* CLOCK_MONOTONIC in seconds. */
+static inline double rs_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* A `stats` counter; -1 if unreadable. */

@@ -1,26 +1,43 @@
 // SPDX-License-Identifier: GPL-2.0
-use crate::itree::{Arena, ArenaFull, Broken, ITree, Node, MAX_DEPTH, NIL};
+use crate::itree::{Broken, ITree, Node, Store, MAX_DEPTH};
 use crate::policy::{hash_ptr, Policy, TreeCount};
+use std::ptr::NonNull;
 
-/// A Vec arena with an optional capacity limit (to test allocation failure).
-struct VecArena(Vec<Node>, usize);
+/// Nodes from the host allocator, with an optional limit on live nodes (to
+/// test allocation failure), counting what is live (to test frees).
+struct BoxStore {
+    limit: usize,
+    live: std::rc::Rc<std::cell::Cell<usize>>,
+    /// Priority = key (to build deep valid trees by hand) instead of its hash.
+    prio_is_key: bool,
+}
 
-impl Arena for VecArena {
-    fn len(&self) -> usize {
-        self.0.len()
+impl BoxStore {
+    fn new(limit: usize) -> Self {
+        Self { limit, live: Default::default(), prio_is_key: false }
     }
-    fn get(&self, i: u32) -> &Node {
-        &self.0[i as usize]
-    }
-    fn get_mut(&mut self, i: u32) -> &mut Node {
-        &mut self.0[i as usize]
-    }
-    fn push(&mut self, n: Node) -> Result<(), ArenaFull> {
-        if self.0.len() >= self.1 {
-            return Err(ArenaFull);
+}
+
+// SAFETY: every node is its own Box allocation, given to the tree alone.
+unsafe impl Store for BoxStore {
+    fn alloc(&mut self) -> Option<NonNull<Node>> {
+        if self.live.get() >= self.limit {
+            return None;
         }
-        self.0.push(n);
-        Ok(())
+        self.live.set(self.live.get() + 1);
+        let b: Box<std::mem::MaybeUninit<Node>> = Box::new_uninit();
+        NonNull::new(Box::into_raw(b).cast::<Node>())
+    }
+    unsafe fn free(&mut self, n: NonNull<Node>) {
+        self.live.set(self.live.get() - 1);
+        drop(unsafe { Box::from_raw(n.as_ptr().cast::<std::mem::MaybeUninit<Node>>()) });
+    }
+    fn prio(&self, key: usize) -> u64 {
+        if self.prio_is_key {
+            key as u64
+        } else {
+            crate::itree::mix(key as u64)
+        }
     }
 }
 
@@ -46,11 +63,14 @@ fn reference_query(model: &[(u64, u64, usize)], qs: u64, ql: u64) -> Vec<(u64, u
     v
 }
 
+
 #[test]
 fn random_operations_match_reference_model() {
     for seed in 1..=20u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let mut t = ITree::new(VecArena(Vec::new(), usize::MAX), seed as u32);
+        let store = BoxStore::new(usize::MAX);
+        let live = store.live.clone();
+        let mut t = ITree::new(store);
         let mut model: Vec<(u64, u64, usize)> = Vec::new();
         let mut next_key = 0x1000usize;
         for op in 0..4000 {
@@ -60,13 +80,16 @@ fn random_operations_match_reference_model() {
                     let s = rng.below(64) * if rng.below(2) == 0 { 1 } else { 16 };
                     let l = s + rng.below(40);
                     next_key += 0x100;
+                    assert!(!t.contains(s, next_key));
                     t.insert(s, l, next_key).unwrap();
+                    assert!(t.contains(s, next_key));
                     model.push((s, l, next_key));
                 }
                 5..=7 if !model.is_empty() => {
                     let i = rng.below(model.len() as u64) as usize;
                     let (s, _, k) = model.swap_remove(i);
                     assert!(t.remove(s, k), "seed {seed} op {op}: remove of a present key failed");
+                    assert!(!t.contains(s, k));
                 }
                 8 => {
                     // Removing an absent key changes nothing.
@@ -88,6 +111,8 @@ fn random_operations_match_reference_model() {
                 }
             }
             assert_eq!(t.len(), model.len());
+            // Every live node is in the tree: removes free at once.
+            assert_eq!(live.get(), model.len());
             if op % 97 == 0 {
                 t.check().unwrap();
             }
@@ -97,15 +122,18 @@ fn random_operations_match_reference_model() {
         t.query(0, u64::MAX, &mut |n| all.push((n.start, n.last, n.key)));
         model.sort_by_key(|&(s, _, k)| (s, k));
         assert_eq!(all, model);
-        // Freed slots are reused: the arena never exceeds the peak live count.
-        assert!(t.arena().len() <= 4000);
+        let mut visited = Vec::new();
+        t.check_visit(&mut |n| visited.push((n.start, n.last, n.key))).unwrap();
+        assert_eq!(visited, model);
+        drop(t);
+        assert_eq!(live.get(), 0, "dropping the tree frees every node");
     }
 }
 
 #[test]
 fn six_thousand_vmas_of_one_file() {
     // The seed's libc.so case: >6000 VMAs, all at small pgoffs.
-    let mut t = ITree::new(VecArena(Vec::new(), usize::MAX), 7);
+    let mut t = ITree::new(BoxStore::new(usize::MAX));
     for k in 0..6000usize {
         t.insert((k % 5) as u64 * 0x20, (k % 5) as u64 * 0x20 + 0x1f, 0xffff_8880_0000_0000 + k * 256)
             .unwrap();
@@ -122,15 +150,35 @@ fn six_thousand_vmas_of_one_file() {
 }
 
 #[test]
+fn hundred_thousand_vmas_stay_shallow() {
+    // 10^5 VMAs (libc on a 384-CPU box), slab-like addresses: the hashed
+    // priorities keep the treap far below MAX_DEPTH.
+    let mut t = ITree::new(BoxStore::new(usize::MAX));
+    for k in 0..100_000usize {
+        t.insert((k % 7) as u64 * 0x10, (k % 7) as u64 * 0x10 + 0xf, 0xffff_8880_4000_0000 + k * 192)
+            .unwrap();
+    }
+    t.check().unwrap();
+    let mut n = 0;
+    assert!(t.query(0, u64::MAX, &mut |_| n += 1));
+    assert_eq!(n, 100_000);
+}
+
+#[test]
+fn node_is_48_bytes() {
+    assert_eq!(std::mem::size_of::<Node>(), 48);
+}
+
+#[test]
 fn allocation_failure_leaves_tree_unchanged() {
-    let mut t = ITree::new(VecArena(Vec::new(), 3), 1);
+    let mut t = ITree::new(BoxStore::new(3));
     for k in 0..3 {
         t.insert(k, k + 1, k as usize).unwrap();
     }
-    assert_eq!(t.insert(9, 10, 99), Err(ArenaFull));
+    assert!(t.insert(9, 10, 99).is_err());
     assert_eq!(t.len(), 3);
     t.check().unwrap();
-    // A freed slot makes room again.
+    // A freed node makes room again.
     assert!(t.remove(1, 1));
     t.insert(9, 10, 99).unwrap();
     t.check().unwrap();
@@ -205,51 +253,27 @@ fn hash_spreads_slab_aligned_pointers() {
 }
 
 #[test]
-fn check_catches_broken_copies() {
-    // verify.rs rebuilds trees from copied nodes with from_raw_parts: a
-    // broken copy must fail check(), never loop or overflow the stack.
-    let mut t = ITree::new(VecArena(Vec::new(), usize::MAX), 3);
-    for k in 0..200usize {
-        t.insert((k * 7 % 50) as u64, (k * 7 % 50) as u64 + 3, k).unwrap();
+fn check_catches_broken_trees() {
+    for what in 0..3 {
+        let mut t = ITree::new(BoxStore::new(usize::MAX));
+        for k in 0..200usize {
+            t.insert((k * 7 % 50) as u64, (k * 7 % 50) as u64 + 3, 0x1000 + k * 64).unwrap();
+        }
+        t.check().unwrap();
+        t.break_for_test(what);
+        let want = [Broken::Augment, Broken::Order, Broken::Count][what as usize];
+        assert_eq!(t.check(), Err(want), "break {what}");
     }
-    t.check().unwrap();
-    let (root, free, len) = t.raw_parts();
-    let nodes: Vec<Node> = (0..t.arena().len()).map(|i| *t.arena().get(i as u32)).collect();
-    // An exact copy passes and answers queries alike.
-    let c = ITree::from_raw_parts(VecArena(nodes.clone(), 0), (root, free, len));
-    c.check().unwrap();
-    let (mut a, mut b) = (0, 0);
-    t.query(10, 20, &mut |_| a += 1);
-    c.query(10, 20, &mut |_| b += 1);
-    assert_eq!(a, b);
-    // Wrong length.
-    let c = ITree::from_raw_parts(VecArena(nodes.clone(), 0), (root, free, len + 1));
-    assert_eq!(c.check(), Err(Broken::Count));
-    // A link out of the arena.
-    let bad = nodes.clone();
-    let r = root as usize;
-    let c = ITree::from_raw_parts(VecArena(bad, 0), (nodes.len() as u32 + 5, free, len));
-    assert!(c.check().is_err());
-    // A cycle: a node's left child is the root itself.
-    let mut cyc = nodes.clone();
-    cyc[r].set_left_for_test(root);
-    let c = ITree::from_raw_parts(VecArena(cyc, 0), (root, free, len));
-    assert!(c.check().is_err());
-    let mut n = 0usize;
-    assert!(!c.query(0, u64::MAX, &mut |_| n += 1) || n <= len * 2);
 }
 
 #[test]
 fn query_is_bounded_on_deep_trees() {
-    // A chain deeper than MAX_DEPTH (impossible for a treap with random
-    // priorities, built here by hand) makes query report an incomplete
-    // answer instead of recursing.
-    let mut nodes = Vec::new();
-    for i in 0..(MAX_DEPTH as u32 + 10) {
-        nodes.push(Node::for_test(u64::from(i), u64::from(i), i as usize, if i == 0 { NIL } else { i - 1 }, NIL, u32::MAX - i, u64::from(i)));
-    }
-    let root = nodes.len() as u32 - 1;
-    let t = ITree::from_raw_parts(VecArena(nodes, 0), (root, NIL, MAX_DEPTH + 10));
+    // A chain deeper than MAX_DEPTH (impossible with hashed priorities,
+    // built here by hand) makes query report an incomplete answer and check
+    // a depth error, instead of recursing.
+    let mut s = BoxStore::new(usize::MAX);
+    s.prio_is_key = true;
+    let t = ITree::chain_for_test(s, MAX_DEPTH + 10);
     let mut n = 0;
     assert!(!t.query(0, 0, &mut |_| n += 1));
     assert_eq!(t.check(), Err(Broken::Depth));
@@ -329,36 +353,37 @@ fn policy_specs_parse_or_fail_cleanly() {
 
 #[test]
 fn split_and_merge_need_no_stack() {
-    // A valid treap 20000 deep (a chain, built by hand: random priorities
+    // A valid treap 20000 deep (a chain, built by hand: hashed priorities
     // never give one) is split and merged along its whole depth by inserts
     // and removes, on a thread with a 256 KiB stack: a recursive split or
     // merge (thousands of frames) would overflow it.
-    const N: u32 = 20_000;
+    const N: usize = 20_000;
     let h = std::thread::Builder::new()
         .stack_size(256 << 10)
         .spawn(|| {
-            let mut nodes = Vec::new();
-            for i in 0..N {
-                let left = if i == 0 { NIL } else { i - 1 };
-                nodes.push(Node::for_test(u64::from(i), u64::from(i), i as usize, left, NIL, i + 1, u64::from(i)));
-            }
-            let mut t = ITree::from_raw_parts(VecArena(nodes, usize::MAX), (N - 1, NIL, N as usize));
-            // (0, usize::MAX) sorts right after node 0, at the bottom.
-            t.insert(0, 7, usize::MAX).unwrap();
-            assert!(t.remove(0, usize::MAX));
+            let mut s = BoxStore::new(usize::MAX);
+            s.prio_is_key = true;
+            let live = s.live.clone();
+            let mut t = ITree::chain_for_test(s, N);
+            // (0, 0 < key < 1) does not exist: insert (0, key N + 5) sorts
+            // right after node 0, at the bottom, with the top priority.
+            t.insert(0, 7, N + 5).unwrap();
+            assert!(t.remove(0, N + 5));
             assert!(t.remove(0, 0));
             assert!(t.remove(1, 1));
             assert!(!t.remove(1, 1));
             t.insert(1, 1, 1).unwrap();
-            assert_eq!(t.len(), N as usize - 1);
+            assert_eq!(t.len(), N - 1);
             // Down to a depth check() accepts, from the top (cheap).
             for i in (100..N).rev() {
-                assert!(t.remove(u64::from(i), i as usize), "remove {i}");
+                assert!(t.remove(i as u64, i), "remove {i}");
             }
             t.check().unwrap();
             let mut all = Vec::new();
             assert!(t.query(0, u64::MAX, &mut |n| all.push(n.key)));
             assert_eq!(all, (1..100).collect::<Vec<usize>>());
+            drop(t);
+            assert_eq!(live.get(), 0);
         })
         .unwrap();
     h.join().unwrap();

@@ -1,0 +1,414 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The lock replay: what the taps measured, replayed on the lock designs'
+//! real rwsems by the task that did the real rmap work, on its way back to
+//! user space (see `locks.rs` for why outside the real lock).
+//!
+//! # Bounded and unload-safe
+//!
+//! - **One record per task, from a bounded pool.** [`Replays`] holds a fixed
+//!   table of records, sized at load (four per possible CPU, at least
+//!   1024). A task owns at most one: the first replayed operation of a
+//!   syscall claims a free record near the task's hash (a compare-and-swap
+//!   on its owner word) and queues it with `task_work_add(TWA_RESUME)`;
+//!   every later operation of the same syscall coalesces into it: one
+//!   entry per (file, operation, tree), with a count and the summed hold,
+//!   replayed as that many acquisitions. A full record or a busy
+//!   neighbourhood is a counted drop, never an allocation or a wait.
+//! - **Nothing allocated in a tap**; only the record's owner writes its
+//!   body, so the only shared write is the claim (once per syscall).
+//! - **Skipped and counted**: kernel threads (they never return to user
+//!   space), io/user workers and exiting tasks. Reclaiming tasks
+//!   (`PF_MEMALLOC`: `MADV_PAGEOUT`, the way walks are measured, or direct
+//!   reclaim inside an allocation) are replayed but counted apart: their
+//!   walks coalesce into the task's one record, so a reclaim never piles
+//!   records on a task.
+//! - **rmmod never waits for a task.** Each claimed record holds a module
+//!   reference until its callback has run: while one is pending rmmod fails
+//!   at once with `EBUSY` (`delete_module` refuses a module in use) and
+//!   succeeds once the task has returned to user space.
+//!   `task_work_cancel()` is not exported to modules, so this pin is what
+//!   makes the callback's module text safe.
+
+use crate::{
+    locks::{Design, FileLocks, Op},
+    percpu::PerCpu,
+    policy::hash_ptr,
+    Shared,
+};
+use core::cell::UnsafeCell;
+use kernel::{
+    bindings,
+    prelude::*,
+    sync::{
+        atomic::{Acquire, Atomic, Relaxed, Release},
+        Arc,
+    },
+};
+
+/// Entries per record: distinct (file, operation, tree) in one syscall.
+const ENTRIES: usize = 16;
+
+/// Records probed from a task's hash.
+const PROBE: usize = 4;
+
+/// Longest a replay waits under the `hold` test switch, ms.
+pub(crate) const HOLD_MAX_MS: u32 = 60_000;
+
+/// One coalesced operation of a record.
+struct Entry {
+    locks: Option<Arc<FileLocks>>,
+    op: Op,
+    tree: u32,
+    count: u32,
+    hold_ns: u64,
+}
+
+/// The part of a record only its owner touches.
+struct Body {
+    shared: *const Shared,
+    n: usize,
+    entries: [Entry; ENTRIES],
+}
+
+/// A replay record.
+///
+/// # Invariants
+///
+/// `owner` is 0 (free) or the address of the task that claimed it; only
+/// that task reads or writes `cb` and `body` until it sets `owner` back to
+/// 0 (in [`run_pending`], or when queueing fails). While owned and queued,
+/// the task-work list holds `cb`, the record holds a module reference, and
+/// `body.shared` points to the live [`Shared`] (kept alive by the module
+/// reference, or at a failed load by [`drain`]).
+#[repr(C)]
+struct Record {
+    /// First: the task-work callback finds the record from it.
+    cb: UnsafeCell<bindings::callback_head>,
+    owner: Atomic<usize>,
+    body: UnsafeCell<Body>,
+}
+
+// SAFETY: `cb` and `body` are only touched by the record's owner (type
+// invariant); `owner` is atomic. `Arc<FileLocks>` is `Send`.
+unsafe impl Sync for Record {}
+// SAFETY: as above.
+unsafe impl Send for Record {}
+
+/// Replay counters, per CPU (indices of [`Ctr`]).
+#[derive(Clone, Copy)]
+pub(crate) enum Ctr {
+    /// Operations queued (each coalesced into its task's record).
+    Queued,
+    /// Records queued.
+    Records,
+    /// Operations replayed.
+    Run,
+    /// Operations dropped unrun because unload was in progress.
+    DroppedAtUnload,
+    /// Operations not replayed: kernel threads, io/user workers, exiting
+    /// tasks, the module going away, queueing failures.
+    Skipped,
+    /// Operations queued by a reclaiming task (`PF_MEMALLOC`).
+    Memalloc,
+    /// Operations dropped: no free record near the task's hash.
+    PoolBusy,
+    /// Operations dropped: the task's record had no free entry.
+    RecordFull,
+    /// Per-tree designs not replayed: more than `MAX_LOCK_TREES` trees.
+    TooManyTrees,
+}
+
+/// Number of [`Ctr`]s.
+const NCTR: usize = 9;
+
+impl Ctr {
+    /// Every counter with its name in `stats`.
+    pub(crate) const ALL: [(Ctr, &'static str); NCTR] = [
+        (Ctr::Queued, "replay.queued"),
+        (Ctr::Records, "replay.records"),
+        (Ctr::Run, "replay.run"),
+        (Ctr::DroppedAtUnload, "replay.dropped_at_unload"),
+        (Ctr::Skipped, "replay.skipped"),
+        (Ctr::Memalloc, "replay.memalloc"),
+        (Ctr::PoolBusy, "replay.pool_busy"),
+        (Ctr::RecordFull, "replay.record_full"),
+        (Ctr::TooManyTrees, "replay.too_many_trees"),
+    ];
+}
+
+/// The replay records and counters.
+pub(crate) struct Replays {
+    records: KVVec<Record>,
+    ctrs: PerCpu<[Atomic<u64>; NCTR]>,
+    /// Test switch (`locks hold`): the thread group that wrote it (0:
+    /// none); its replays wait in their task until `locks release` (at most
+    /// [`HOLD_MAX_MS`]).
+    pub(crate) hold: Atomic<i32>,
+    /// Set at unload: queued replays free themselves without replaying.
+    closing: Atomic<u32>,
+}
+
+impl Replays {
+    /// The pool, all free. Sleeps (load only).
+    pub(crate) fn new() -> Result<Self> {
+        let n = (4 * kernel::cpu::nr_cpu_ids() as usize).max(1024);
+        let mut records = KVVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            records.push(
+                Record {
+                    cb: UnsafeCell::new(bindings::callback_head {
+                        next: core::ptr::null_mut(),
+                        func: None,
+                    }),
+                    owner: Atomic::new(0),
+                    body: UnsafeCell::new(Body {
+                        shared: core::ptr::null(),
+                        n: 0,
+                        entries: [const {
+                            Entry {
+                                locks: None,
+                                op: Op::Walk,
+                                tree: 0,
+                                count: 0,
+                                hold_ns: 0,
+                            }
+                        }; ENTRIES],
+                    }),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(Self {
+            records,
+            ctrs: PerCpu::new(|| [const { Atomic::new(0) }; NCTR])?,
+            hold: Atomic::new(0),
+            closing: Atomic::new(0),
+        })
+    }
+
+    fn count(&self, c: Ctr) {
+        self.ctrs.this_cpu()[c as usize].add(1, Relaxed);
+    }
+
+    /// Every counter, summed over CPUs, in [`Ctr::ALL`] order.
+    pub(crate) fn counters(&self) -> [u64; NCTR] {
+        let mut out = [0u64; NCTR];
+        for c in self.ctrs.iter() {
+            for (o, v) in out.iter_mut().zip(c.iter()) {
+                *o = o.wrapping_add(v.load(Relaxed));
+            }
+        }
+        out
+    }
+
+    /// Records queued whose callback has not finished.
+    pub(crate) fn pending(&self) -> u64 {
+        self.records
+            .iter()
+            .filter(|r| r.owner.load(Relaxed) != 0)
+            .count() as u64
+    }
+
+    /// Bytes of the pool and its counters.
+    pub(crate) fn bytes(&self) -> usize {
+        self.records.len() * core::mem::size_of::<Record>() + self.ctrs.bytes()
+    }
+
+    /// The records a task may use, from its hash.
+    fn near(&self, task: usize) -> impl Iterator<Item = &Record> {
+        let n = self.records.len().max(1);
+        let h = hash_ptr(task) as usize;
+        (0..PROBE).filter_map(move |i| self.records.get(h.wrapping_add(i) % n))
+    }
+}
+
+/// Queues the replay of `op` on `tree` of the file with `locks` on the
+/// current task, coalesced into its record. Atomic context (a tap).
+pub(crate) fn queue(sh: &Shared, locks: &Arc<FileLocks>, op: Op, tree: u32, hold_ns: u64) {
+    let r = &sh.replays;
+    if sh.designs.load(Relaxed) == 0 {
+        return;
+    }
+    let task = kernel::task::Task::current_raw();
+    // SAFETY: `current` is live.
+    let flags = unsafe { (*task).flags };
+    let never_returns = bindings::PF_KTHREAD
+        | bindings::PF_IO_WORKER
+        | bindings::PF_USER_WORKER
+        | bindings::PF_EXITING;
+    if flags & never_returns != 0 {
+        r.count(Ctr::Skipped);
+        return;
+    }
+    if flags & bindings::PF_MEMALLOC != 0 {
+        r.count(Ctr::Memalloc);
+    }
+    let me = task as usize;
+    // The task's own pending record: coalesce.
+    if let Some(rec) = r.near(me).find(|rec| rec.owner.load(Relaxed) == me) {
+        // SAFETY: we own the record (its owner word is us: type
+        // invariant), and its callback runs in this task, not now.
+        let body = unsafe { &mut *rec.body.get() };
+        add(r, body, locks, op, tree, hold_ns);
+        return;
+    }
+    let Some(rec) = r
+        .near(me)
+        .find(|rec| rec.owner.cmpxchg(0, me, Acquire).is_ok())
+    else {
+        r.count(Ctr::PoolBusy);
+        return;
+    };
+    // Each queued record pins the module (its callback is module text):
+    // rmmod fails at once with EBUSY while one is pending, and never waits
+    // for a task that may block in its syscall after queueing.
+    if !crate::sys::module_get() {
+        // Unload in progress.
+        rec.owner.store(0, Release);
+        r.count(Ctr::Skipped);
+        return;
+    }
+    // SAFETY: claimed just above: ours alone until we give it back.
+    let body = unsafe { &mut *rec.body.get() };
+    body.shared = sh;
+    body.n = 0;
+    add(r, body, locks, op, tree, hold_ns);
+    // SAFETY: ours (claimed); the list owns `cb` once queued.
+    let cb = unsafe { &mut *rec.cb.get() };
+    cb.next = core::ptr::null_mut();
+    cb.func = Some(run_pending);
+    // SAFETY: `cb` is initialised and stays valid (the pool lives until
+    // every record is free: `drain`); on success the callback runs once on
+    // `task` (current).
+    let ret =
+        unsafe { bindings::task_work_add(task, cb, bindings::task_work_notify_mode_TWA_RESUME) };
+    if ret != 0 {
+        // Exiting past exit_task_work(): the callback will never run.
+        r.count(Ctr::Skipped);
+        release(body);
+        rec.owner.store(0, Release);
+        crate::sys::module_put();
+        return;
+    }
+    r.count(Ctr::Records);
+}
+
+/// Coalesces one operation into `body`.
+fn add(r: &Replays, body: &mut Body, locks: &Arc<FileLocks>, op: Op, tree: u32, hold_ns: u64) {
+    let n = body.n;
+    for e in body.entries[..n].iter_mut() {
+        if e.op == op && e.tree == tree && e.locks.as_ref().is_some_and(|l| Arc::ptr_eq(l, locks)) {
+            e.count = e.count.saturating_add(1);
+            e.hold_ns = e.hold_ns.saturating_add(hold_ns);
+            r.count(Ctr::Queued);
+            return;
+        }
+    }
+    let Some(e) = body.entries.get_mut(n) else {
+        r.count(Ctr::RecordFull);
+        return;
+    };
+    *e = Entry {
+        locks: Some(locks.clone()),
+        op,
+        tree,
+        count: 1,
+        hold_ns,
+    };
+    body.n = n + 1;
+    r.count(Ctr::Queued);
+}
+
+/// Drops the entries' file lock references.
+fn release(body: &mut Body) {
+    for e in body.entries[..body.n].iter_mut() {
+        e.locks = None;
+    }
+    body.n = 0;
+}
+
+/// The task-work callback: runs in the task that queued it, in process
+/// context, on return to user space or at exit.
+///
+/// # Safety
+///
+/// Only called by the task-work core, once, with the `cb` of a [`Record`]
+/// queued by [`queue`].
+unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
+    // SAFETY: `cb` is the first field of a `Record` (`repr(C)`) of the pool,
+    // which outlives every queued record (type invariant).
+    let rec = unsafe { &*cb.cast::<Record>() };
+    // SAFETY: this task owns the record (type invariant).
+    let body = unsafe { &mut *rec.body.get() };
+    // SAFETY: valid while the record is queued (type invariant).
+    let sh = unsafe { &*body.shared };
+    let r = &sh.replays;
+    // Test switch: a replay of the thread group that set `hold` waits here
+    // (in process context, no lock held) until `release`, bounded.
+    let tgid = kernel::current!().tgid();
+    let mut held_ms = 0;
+    while r.hold.load(Relaxed) == tgid && tgid != 0 && held_ms < HOLD_MAX_MS {
+        // SAFETY: task work runs in process context with no lock held.
+        unsafe { bindings::msleep(10) };
+        held_ms += 10;
+    }
+    let designs = sh.designs.load(Relaxed);
+    for e in body.entries[..body.n].iter() {
+        let Some(l) = e.locks.as_ref() else {
+            continue;
+        };
+        if r.closing.load(Relaxed) != 0 {
+            for _ in 0..e.count {
+                r.count(Ctr::DroppedAtUnload);
+            }
+            continue;
+        }
+        let hold = e.hold_ns / u64::from(e.count.max(1));
+        for _ in 0..e.count {
+            for d in Design::ALL {
+                if designs & d as u32 != 0 && !l.replay(d, e.op, e.tree as usize, hold) {
+                    r.count(Ctr::TooManyTrees);
+                }
+            }
+            r.count(Ctr::Run);
+        }
+    }
+    release(body);
+    // Gives the record back, then the module reference. From here rmmod
+    // may proceed; the few instructions left in this module's text are
+    // covered by the RCU Tasks grace period of `drain()`.
+    rec.owner.store(0, Release);
+    crate::sys::module_put();
+}
+
+/// Ends the replays at unload, after the taps are gone (nothing new is
+/// queued). Sleeps, but never waits for a task at rmmod: every queued
+/// record holds a module reference, so unload only gets here once none is
+/// pending.
+pub(crate) fn drain(sh: &Shared) {
+    let r = &sh.replays;
+    r.closing.store(1, Relaxed);
+    // Only a failing init (the loader frees the module whatever its
+    // reference count) gets here with records queued during seeding: wait
+    // for them, they run when their tasks return to user space.
+    let mut waited_ms = 0u32;
+    while r.pending() != 0 {
+        // SAFETY: process context, no lock held.
+        unsafe { bindings::msleep(1) };
+        waited_ms = waited_ms.wrapping_add(1);
+        if waited_ms % 10_000 == 0 {
+            pr_warn!(
+                "failed load: waiting for {} queued lock replays\n",
+                r.pending()
+            );
+        }
+    }
+    // A callback's last instructions after its `module_put()` still run in
+    // module text, and the kernel is preemptible: a task preempted there is
+    // no RCU reader, so `synchronize_rcu()` would not wait for it. RCU Tasks
+    // waits until every task has voluntarily switched (or is in user space
+    // or idle), as ftrace and kprobes do before freeing trampolines.
+    // SAFETY: process context, no lock held.
+    unsafe { bindings::synchronize_rcu_tasks() };
+}
