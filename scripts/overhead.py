@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Paired statistics of scripts/overhead.sh's raw results.
+
+overhead.py RAW OUTDIR
+
+RAW holds the guest lines of scripts/guest/overhead.sh:
+
+  O topo boot rep cfg loops_per_sec vcpus host_cores
+  T topo boot mode <taps table row>
+  S topo boot <stats row>
+
+Within each repetition (one boot, one round of the five configurations in
+random order) the configurations are paired: the statistic is the log of
+the ratio of loops/s, its mean over every repetition of every boot with a
+95 % Student t interval (df = n - 1), shown as a ratio (exp). Per boot
+too, to show the boot-to-boot spread. Writes OUTDIR/overhead.csv and
+OUTDIR/overhead.md and prints the latter.
+"""
+import csv
+import math
+import os
+import sys
+
+from scipy import stats
+
+CFGS = ["unloaded", "empty", "counters", "shadow", "all"]
+PAIRS = [
+    ("empty", "unloaded", "the price of the probes themselves"),
+    ("counters", "unloaded", ""),
+    ("shadow", "unloaded", ""),
+    ("all", "unloaded", ""),
+    ("counters", "empty", "the module's own cost: per-CPU counts"),
+    ("shadow", "empty", "the module's own cost: the shadow (goal: lower bound >= 0.99)"),
+    ("all", "empty", "the module's own cost: shadow and replay"),
+]
+
+
+def paired(reps, a, b):
+    """Mean ratio a/b over paired repetitions and its 95 % t interval."""
+    logs = [math.log(r[a] / r[b]) for r in reps if a in r and b in r and r[a] > 0 and r[b] > 0]
+    n = len(logs)
+    if n < 2:
+        return n, float("nan"), float("nan"), float("nan")
+    m = sum(logs) / n
+    sd = math.sqrt(sum((x - m) ** 2 for x in logs) / (n - 1))
+    h = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+    return n, math.exp(m), math.exp(m - h), math.exp(m + h)
+
+
+def main(raw, outdir):
+    reps, taps, st = {}, {}, {}
+    with open(raw) as f:
+        for line in f:
+            w = line.split()
+            if not w:
+                continue
+            if w[0] == "O" and len(w) == 8:
+                key = (w[1], int(w[2]), int(w[3]))
+                reps.setdefault(key, {"vcpus": int(w[6]), "host_cores": int(w[7])})[w[4]] = float(w[5])
+            elif w[0] == "T" and len(w) >= 6 and w[4] != "tap":
+                taps.setdefault((w[1], w[3]), []).append(w[4:])
+            elif w[0] == "S" and len(w) == 5:
+                st.setdefault(w[1], {})[w[3]] = w[4]
+    if not reps:
+        sys.exit("overhead.py: no results in " + raw)
+    topos = sorted({k[0] for k in reps}, key=lambda t: (int(t[0]), t))
+    rows, md = [], ["# Module overhead: execl loops/s, paired per repetition", ""]
+    for topo in topos:
+        mine = {k: v for k, v in reps.items() if k[0] == topo}
+        boots = sorted({k[1] for k in mine})
+        any_rep = next(iter(mine.values()))
+        vc, hc = any_rep["vcpus"], any_rep["host_cores"]
+        over = " (vCPUs outnumber host cores)" if vc > hc else " (no vCPU oversubscription)"
+        md += [f"## {topo}: {vc} vCPUs on {hc} host cores{over}", ""]
+        md += ["| config | mean loops/s | " + " | ".join(f"boot {b}" for b in boots) + " |",
+               "|---|---|" + "---|" * len(boots)]
+        for c in CFGS:
+            vals = [r[c] for r in mine.values() if c in r]
+            per = []
+            for b in boots:
+                v = [r[c] for k, r in mine.items() if k[1] == b and c in r]
+                per.append(f"{sum(v) / len(v):.1f} (n={len(v)})" if v else "-")
+            if vals:
+                md.append(f"| {c} | {sum(vals) / len(vals):.1f} | " + " | ".join(per) + " |")
+        md += ["", "| ratio | n | mean [95 % CI] | per boot | note |", "|---|---|---|---|---|"]
+        for a, b, note in PAIRS:
+            n, m, lo, hi = paired(list(mine.values()), a, b)
+            per = []
+            for bt in boots:
+                pn, pm, plo, phi = paired([r for k, r in mine.items() if k[1] == bt], a, b)
+                per.append(f"{pm:.4f} [{plo:.4f}, {phi:.4f}]")
+            md.append(f"| {a} / {b} | {n} | {m:.4f} [{lo:.4f}, {hi:.4f}] | " + "; ".join(per) + f" | {note} |")
+            rows.append({"topo": topo, "ratio": f"{a}/{b}", "n": n, "mean": m, "lo": lo, "hi": hi,
+                         "vcpus": vc, "host_cores": hc})
+        for mode in ["shadow", "all"]:
+            t = taps.get((topo, mode))
+            if not t:
+                continue
+            md += ["", f"Taps in mode `{mode}` (one storm, timing on; ns):", "",
+                   "| tap | hits | mean | p50 | p99 | max |", "|---|---|---|---|---|---|"]
+            for r in t:
+                if len(r) >= 6 and r[1] != "0":
+                    md.append(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} |")
+        s = st.get(topo, {})
+        if s:
+            md += ["", "Shadow memory after the run: " + ", ".join(
+                f"{k} {s[k]}" for k in ["files", "shadow.vmas", "shadow.bytes_per_vma",
+                                        "shadow.bytes_per_file", "anon.bytes_per_anon_vma"] if k in s), ""]
+        md.append("")
+    with open(os.path.join(outdir, "overhead.csv"), "w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        wr.writeheader()
+        wr.writerows(rows)
+    with open(os.path.join(outdir, "overhead.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: overhead.py RAW OUTDIR")
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,65 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# overhead.sh [-b BOOTS] [-r REPS] [-d SECONDS] [-f perf|debug] [-o DIR] [TOPOLOGY...]
+#                                       — what the module costs the workload
+#
+# For each topology (default 1n2c 2n2c) and each of BOOTS boots (default 2)
+# of a guest on the perf kernel, runs scripts/guest/overhead.sh: REPS
+# repetitions (default 10) of an execl storm of SECONDS (default 5) under
+# each of unloaded, empty, counters, shadow and all, interleaved in a fresh
+# random order per repetition. scripts/overhead.py (in the toolchain root)
+# then pairs the configurations within each repetition (log of the ratio
+# of loops/s), and reports the mean ratio with a 95 % t interval over every
+# repetition of every boot (and per boot), each tap's p50/p99, and the
+# shadow's bytes per VMA, to DIR (default results/overhead-<UTC time>):
+# overhead.csv, overhead.md.
+#
+# A benchmark: not part of scripts/test.sh. With 2 host cores, only 1n2c and
+# 2n2c guests are free of vCPU oversubscription.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+boots=2 reps=10 secs=5 flavor=perf out=
+while getopts "b:r:d:f:o:" o; do
+	case $o in
+	b) boots=$OPTARG ;;
+	r) reps=$OPTARG ;;
+	d) secs=$OPTARG ;;
+	f) flavor=$OPTARG ;;
+	o) out=$OPTARG ;;
+	*) die "usage: overhead.sh [-b BOOTS] [-r REPS] [-d SECONDS] [-f perf|debug] [-o DIR] [TOPOLOGY...]" ;;
+	esac
+done
+shift $((OPTIND - 1))
+topos=("$@")
+[ ${#topos[@]} -gt 0 ] || topos=(1n2c 2n2c)
+[[ $boots =~ ^[0-9]+$ ]] && [ "$boots" -ge 1 ] || die "BOOTS must be a number >= 1"
+[[ $reps =~ ^[0-9]+$ ]] && [ "$reps" -ge 2 ] || die "REPS must be a number >= 2"
+[[ $secs =~ ^[0-9]+$ ]] && [ "$secs" -ge 1 ] || die "SECONDS must be a number >= 1"
+out=${out:-$RS_REPO/results/overhead-$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+rs_build "$flavor"
+
+raw=$out/raw.txt
+: >"$raw"
+for topo in "${topos[@]}"; do
+	for boot in $(seq 1 "$boots"); do
+		log "overhead: $topo boot $boot, $reps repetitions of $secs s per configuration"
+		"$RS_REPO/scripts/vm.sh" -t 7200 "$topo" "$flavor" \
+			"RS_TOPO=$topo RS_BOOT=$boot RS_REPS=$reps RS_SECS=$secs RS_HOST_CORES=$(nproc) RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") bash scripts/guest/overhead.sh" |
+			tee -a "$raw" | grep -E '^O ' || die "overhead: the $topo guest (boot $boot) failed (see $raw)"
+	done
+done
+
+# The toolchain root sees the repository (at the same path), not DIR.
+work=$RS_REPO/.vm/overhead.$$
+rm -rf "$work"
+mkdir -p "$work"
+cp "$raw" "$work/raw.txt"
+rs_chroot python3 "$RS_REPO/scripts/overhead.py" "$work/raw.txt" "$work"
+cp "$work"/* "$out"/
+rm -rf "$work"
+log "overhead report: $out/overhead.md"
