@@ -278,11 +278,11 @@ pub(crate) fn queue(sh: &Shared, locks: &Arc<FileLocks>, op: Op, tree: u32, hold
     let cb = unsafe { &mut *rec.cb.get() };
     cb.next = core::ptr::null_mut();
     cb.func = Some(run_pending);
+    let notify = bindings::task_work_notify_mode_TWA_RESUME;
     // SAFETY: `cb` is initialised and stays valid (the pool lives until
     // every record is free: `drain`); on success the callback runs once on
     // `task` (current).
-    let ret =
-        unsafe { bindings::task_work_add(task, cb, bindings::task_work_notify_mode_TWA_RESUME) };
+    let ret = unsafe { bindings::task_work_add(task, cb, notify) };
     if ret != 0 {
         // Exiting past exit_task_work(): the callback will never run.
         r.count(Ctr::Skipped);

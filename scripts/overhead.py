@@ -24,9 +24,12 @@ import sys
 
 from scipy import stats
 
-CFGS = ["unloaded", "empty", "counters", "shadow", "all"]
+CFGS = ["unloaded", "kprobe-floor", "fprobe-floor", "empty", "counters", "shadow", "all"]
 PAIRS = [
-    ("empty", "unloaded", "the price of the probes themselves"),
+    ("kprobe-floor", "unloaded", "kprobes with empty handlers (the mechanism used)"),
+    ("fprobe-floor", "unloaded", "one fprobe with an empty handler"),
+    ("fprobe-floor", "kprobe-floor", "> 1: fprobe is the cheaper floor"),
+    ("empty", "unloaded", "the module's probes, handlers returning at once"),
     ("counters", "unloaded", ""),
     ("shadow", "unloaded", ""),
     ("all", "unloaded", ""),

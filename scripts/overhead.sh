@@ -7,8 +7,10 @@
 # For each topology (default 1n2c 2n2c) and each of BOOTS boots (default 2)
 # of a guest on the perf kernel, runs scripts/guest/overhead.sh: REPS
 # repetitions (default 10) of an execl storm of SECONDS (default 5) under
-# each of unloaded, empty, counters, shadow and all, interleaved in a fresh
-# random order per repetition. scripts/overhead.py (in the toolchain root)
+# each of unloaded, kprobe-floor, fprobe-floor (scripts/diag/floor.ko: the
+# probe points with empty handlers, by kprobe or by fprobe), empty,
+# counters, shadow and all, interleaved in a fresh random order per
+# repetition. scripts/overhead.py (in the toolchain root)
 # then pairs the configurations within each repetition (log of the ratio
 # of loops/s), and reports the mean ratio with a 95 % t interval over every
 # repetition of every boot (and per boot), each tap's p50/p99, and the
@@ -42,6 +44,8 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
 rs_build "$flavor"
+# The floor module, built for the same kernel (MO: see scripts/diag/stress.sh).
+rs_chroot make -s -C "$RS_KDIR" M="$RS_REPO/scripts/diag" MO="$RS_REPO/scripts/diag" LLVM=1 modules >/dev/null
 
 raw=$out/raw.txt
 : >"$raw"
@@ -49,7 +53,7 @@ for topo in "${topos[@]}"; do
 	for boot in $(seq 1 "$boots"); do
 		log "overhead: $topo boot $boot, $reps repetitions of $secs s per configuration"
 		"$RS_REPO/scripts/vm.sh" -t 7200 "$topo" "$flavor" \
-			"RS_TOPO=$topo RS_BOOT=$boot RS_REPS=$reps RS_SECS=$secs RS_HOST_CORES=$(nproc) RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") bash scripts/guest/overhead.sh" |
+			"RS_TOPO=$topo RS_BOOT=$boot RS_REPS=$reps RS_SECS=$secs RS_HOST_CORES=$(nproc) RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_FLOOR_KO=$(printf %q "$RS_REPO/scripts/diag/floor.ko") bash scripts/guest/overhead.sh" |
 			tee -a "$raw" | grep -E '^O ' || die "overhead: the $topo guest (boot $boot) failed (see $raw)"
 	done
 done
