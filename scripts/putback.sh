@@ -68,7 +68,7 @@ guest=$out/guest.sh
 } >"$guest"
 
 set +e
-RMAP_SHADOW_VM_VERBOSE=1 "$RS_REPO/scripts/vm.sh" -t 1500 -a slab_nomerge -a log_buf_len=16M \
+RMAP_SHADOW_VM_VERBOSE=1 "$RS_REPO/scripts/vm.sh" -t 1500 -a slab_nomerge -a log_buf_len=16M -a lockdep.lock_stat=0 \
 	"$topo" debug "bash $guest" >"$out/guest.log" 2>&1
 set -e
 

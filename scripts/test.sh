@@ -157,7 +157,9 @@ check "host: selftests build" rs_chroot make -C "$RS_REPO/selftests" KSRC="$ksrc
 
 # --- guest kselftests ------------------------------------------------------------
 # Guests boot with slab_nomerge: the anon cross-check reads the anon_vma and
-# anon_vma_chain caches in /proc/slabinfo, which merging would hide.
+# anon_vma_chain caches in /proc/slabinfo, which merging would hide. And with
+# lock statistics off (lockdep.lock_stat=0: collecting them doubled the boot
+# time under TCG); the lock_stat test turns them on for its own window.
 # Counts the harness's own test lines ("# ok N name") and the runner's lines
 # for the shell tests; a runner "not ok" for the harness binary (a crash, a
 # timeout) counts as one more failure, and so does a guest that printed
@@ -198,7 +200,7 @@ for topo in "${topos[@]}"; do
 	# The guest's console goes into the log too (RMAP_SHADOW_VM_VERBOSE):
 	# a splat or a panic is then in the failure's excerpt. A large log
 	# buffer keeps an early splat from rolling out of dmesg.
-	RMAP_SHADOW_VM_VERBOSE=1 "$RS_REPO/scripts/vm.sh" -t 1500 -a slab_nomerge -a log_buf_len=16M "$topo" "$FLAVOR" \
+	RMAP_SHADOW_VM_VERBOSE=1 "$RS_REPO/scripts/vm.sh" -t 1500 -a slab_nomerge -a log_buf_len=16M -a lockdep.lock_stat=0 "$topo" "$FLAVOR" \
 		"echo clear >/sys/kernel/debug/kmemleak; RS_EXPECT_KMEMLEAK=1 RMAP_SHADOW_KO=$RS_REPO/rmap_shadow.ko make -s -C selftests KSRC=$ksrc run_tests" \
 		2>&1 | stamp "$logdir/guest-$topo.times" >"$log"
 	rc=${PIPESTATUS[0]}

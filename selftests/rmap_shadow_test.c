@@ -1037,13 +1037,21 @@ TEST_F_TIMEOUT(module, lock_stat_no_contention_own_files, RS_TEST_TIMEOUT)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN), i;
 	long long con, acq, scon, sacq;
-	char mnt[64], path[128];
+	char mnt[64], path[128], *was;
 	int fd, st, ready[2], go[2];
 	pid_t kids[64];
 	char c;
 
 	ASSERT_EQ(0, access("/proc/lock_stat", R_OK))
 	TH_LOG("no /proc/lock_stat: the debug flavor must have CONFIG_LOCK_STAT");
+	/*
+	 * test.sh boots with statistics off (lockdep.lock_stat=0): on for this
+	 * test, then back to what it was.
+	 */
+	was = rs_read_file("/proc/sys/kernel/lock_stat");
+	ASSERT_NE(NULL, was);
+	was[strcspn(was, "\n")] = 0;
+	ASSERT_EQ(0, rs_write_str("/proc/sys/kernel/lock_stat", "1"));
 	fd = rs_tmpfs_file(mnt, path, 1);
 	ASSERT_LE(0, fd);
 	close(fd);
@@ -1093,6 +1101,8 @@ TEST_F_TIMEOUT(module, lock_stat_no_contention_own_files, RS_TEST_TIMEOUT)
 		ASSERT_EQ(1, read(ready[0], &c, 1));
 	ASSERT_EQ(0, lock_stat_of("rmap_shadow_file", &con, &acq));
 	ASSERT_EQ(0, lock_stat_of("rmap_shadow_shard", &scon, &sacq));
+	EXPECT_EQ(0, rs_write_str("/proc/sys/kernel/lock_stat", was));
+	free(was);
 	for (i = 0; i < ncpu; i++)
 		ASSERT_EQ(1, write(go[1], "x", 1));
 	for (i = 0; i < ncpu; i++) {
