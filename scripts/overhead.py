@@ -62,7 +62,7 @@ def main(raw, outdir):
                 key = (w[1], int(w[2]), int(w[3]))
                 reps.setdefault(key, {"vcpus": int(w[6]), "host_cores": int(w[7])})[w[4]] = float(w[5])
             elif w[0] == "T" and len(w) >= 6 and w[4] != "tap":
-                taps.setdefault((w[1], w[3]), []).append(w[4:])
+                taps.setdefault((w[1], int(w[2]), w[3]), []).append(w[4:])
             elif w[0] == "S" and len(w) == 5:
                 st.setdefault(w[1], {})[w[3]] = w[4]
     if not reps:
@@ -97,14 +97,15 @@ def main(raw, outdir):
             rows.append({"topo": topo, "ratio": f"{a}/{b}", "n": n, "mean": m, "lo": lo, "hi": hi,
                          "vcpus": vc, "host_cores": hc})
         for mode in ["shadow", "all"]:
-            t = taps.get((topo, mode))
-            if not t:
-                continue
-            md += ["", f"Taps in mode `{mode}` (one storm, timing on; ns):", "",
-                   "| tap | hits | mean | p50 | p99 | max |", "|---|---|---|---|---|---|"]
-            for r in t:
-                if len(r) >= 6 and r[1] != "0":
-                    md.append(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} |")
+            for bt in boots:
+                t = taps.get((topo, bt, mode))
+                if not t:
+                    continue
+                md += ["", f"Taps in mode `{mode}`, boot {bt} (one storm, timing on; ns):", "",
+                       "| tap | hits | mean | p50 | p99 | max |", "|---|---|---|---|---|---|"]
+                for r in t:
+                    if len(r) >= 6 and r[1] != "0":
+                        md.append(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} |")
         s = st.get(topo, {})
         if s:
             md += ["", "Shadow memory after the run: " + ", ".join(
