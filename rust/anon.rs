@@ -425,11 +425,7 @@ impl Anon {
     }
 
     fn vma_sums(&self) -> (u64, u64) {
-        let (mut a, mut f) = (0u64, 0u64);
-        for c in self.vma_ctrs.iter() {
-            a = a.wrapping_add(c[0].load(Relaxed));
-            f = f.wrapping_add(c[1].load(Relaxed));
-        }
+        let [a, f] = self.vma_ctrs.sums();
         (a, f)
     }
 
@@ -473,24 +469,9 @@ impl Anon {
         (now, hw, ev)
     }
 
-    /// Bytes of the records (the allocator's real size of a red-black
-    /// node) and of the shards.
-    pub(crate) fn bytes(&self) -> usize {
-        use kernel::rbtree::RBTreeNode;
-        let av = crate::kmalloc_bytes(core::mem::size_of::<RBTreeNode<usize, AvRec>>());
-        let avc = crate::kmalloc_bytes(core::mem::size_of::<RBTreeNode<usize, usize>>());
-        let shard = crate::kmalloc_bytes(core::mem::size_of::<SpinLock<AnonShard>>());
-        let mut b = self.shards.len() * shard + self.vma_ctrs.bytes();
-        for s in self.shards.iter() {
-            let (n_av, n_avc) = s.lock().records();
-            b += n_av * av + n_avc * avc;
-        }
-        b
-    }
-
-    /// Bytes of the records per real anon_vma tracked (its own and its
-    /// AVCs'), 0 when none.
-    pub(crate) fn record_bytes_per_anon_vma(&self) -> usize {
+    /// Records over every shard (one shard lock at a time) and the
+    /// allocator's real size of each: (anon_vmas, AVCs, bytes of both).
+    fn records(&self) -> (usize, usize, usize) {
         use kernel::rbtree::RBTreeNode;
         let av = crate::kmalloc_bytes(core::mem::size_of::<RBTreeNode<usize, AvRec>>());
         let avc = crate::kmalloc_bytes(core::mem::size_of::<RBTreeNode<usize, usize>>());
@@ -500,7 +481,21 @@ impl Anon {
             n_av += a;
             n_avc += c;
         }
-        (n_av * av + n_avc * avc).checked_div(n_av).unwrap_or(0)
+        (n_av, n_avc, n_av * av + n_avc * avc)
+    }
+
+    /// Bytes of the records (the allocator's real size of a red-black
+    /// node) and of the shards.
+    pub(crate) fn bytes(&self) -> usize {
+        let shard = crate::kmalloc_bytes(core::mem::size_of::<SpinLock<AnonShard>>());
+        self.shards.len() * shard + self.vma_ctrs.bytes() + self.records().2
+    }
+
+    /// Bytes of the records per real anon_vma tracked (its own and its
+    /// AVCs'), 0 when none.
+    pub(crate) fn record_bytes_per_anon_vma(&self) -> usize {
+        let (n_av, _, bytes) = self.records();
+        bytes.checked_div(n_av).unwrap_or(0)
     }
 }
 

@@ -11,7 +11,10 @@
 //! a lock; the slots hold atomics, so a sum read while taps run is a sum of
 //! values each read whole.
 
-use kernel::prelude::*;
+use kernel::{
+    prelude::*,
+    sync::atomic::{Atomic, Relaxed},
+};
 
 /// One slot, on cache lines of its own (64 B lines; 128 keeps the adjacent
 /// line prefetcher from pairing two CPUs' slots).
@@ -55,5 +58,18 @@ impl<T: Sync> PerCpu<T> {
     /// Bytes of the slots.
     pub(crate) fn bytes(&self) -> usize {
         self.slots.len() * core::mem::size_of::<Slot<T>>()
+    }
+}
+
+impl<const N: usize> PerCpu<[Atomic<u64>; N]> {
+    /// Per-CPU counters, each summed over every CPU's slot (wrapping).
+    pub(crate) fn sums(&self) -> [u64; N] {
+        let mut out = [0u64; N];
+        for c in self.iter() {
+            for (o, v) in out.iter_mut().zip(c.iter()) {
+                *o = o.wrapping_add(v.load(Relaxed));
+            }
+        }
+        out
     }
 }

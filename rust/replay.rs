@@ -193,13 +193,7 @@ impl Replays {
 
     /// Every counter, summed over CPUs, in [`Ctr::ALL`] order.
     pub(crate) fn counters(&self) -> [u64; NCTR] {
-        let mut out = [0u64; NCTR];
-        for c in self.ctrs.iter() {
-            for (o, v) in out.iter_mut().zip(c.iter()) {
-                *o = o.wrapping_add(v.load(Relaxed));
-            }
-        }
-        out
+        self.ctrs.sums()
     }
 
     /// Records queued whose callback has not finished.

@@ -113,7 +113,7 @@ impl FileShadow {
 /// What a tap hands to the lock replay: the file's locks and the tree.
 pub(crate) type Touched = Option<(Arc<FileLocks>, u32)>;
 
-/// The shadow's counters, by index into [`Ctrs`].
+/// The shadow's counters, by index into its per-CPU counter arrays.
 #[derive(Clone, Copy)]
 pub(crate) enum Ctr {
     /// Shadow links made.
@@ -180,15 +180,6 @@ impl Ctr {
         (Ctr::PlacedDup, "placed.dup"),
         (Ctr::SearchMisses, "shadow.search_misses"),
     ];
-}
-
-/// One CPU's counters.
-pub(crate) struct Ctrs([Atomic<u64>; NCTR]);
-
-impl Ctrs {
-    fn new() -> Self {
-        Self([const { Atomic::new(0) }; NCTR])
-    }
 }
 
 /// Entries of a [`MemoSlot`]'s ring of recent removes.
@@ -370,7 +361,7 @@ pub(crate) struct Config {
 pub(crate) struct Shadow {
     shards: KVec<Pin<KBox<SpinLock<FileMap>>>>,
     memo: Memo,
-    ctrs: PerCpu<Ctrs>,
+    ctrs: PerCpu<[Atomic<u64>; NCTR]>,
     /// Whether the taps keep the shadow (off while it is rebuilt).
     active: Atomic<u32>,
     /// A seeding walk is in progress.
@@ -400,7 +391,7 @@ impl Shadow {
         let s = Self {
             shards,
             memo: Memo::new()?,
-            ctrs: PerCpu::new(Ctrs::new)?,
+            ctrs: PerCpu::new(|| [const { Atomic::new(0) }; NCTR])?,
             active: Atomic::new(1),
             seeding: Atomic::new(1),
             nfiles: Atomic::new(0),
@@ -467,7 +458,7 @@ impl Shadow {
     }
 
     fn count(&self, c: Ctr) {
-        self.ctrs.this_cpu().0[c as usize].add(1, Relaxed);
+        self.ctrs.this_cpu()[c as usize].add(1, Relaxed);
     }
 
     /// Counts a rebuild.
@@ -477,13 +468,7 @@ impl Shadow {
 
     /// Every counter, summed over CPUs, in [`Ctr::ALL`] order.
     pub(crate) fn counters(&self) -> [u64; NCTR] {
-        let mut out = [0u64; NCTR];
-        for c in self.ctrs.iter() {
-            for (o, v) in out.iter_mut().zip(c.0.iter()) {
-                *o = o.wrapping_add(v.load(Relaxed));
-            }
-        }
-        out
+        self.ctrs.sums()
     }
 
     /// Number of shadowed files.
