@@ -35,7 +35,7 @@ use crate::{percpu::PerCpu, policy::hash_ptr, sys};
 use kernel::{
     bindings, new_spinlock,
     prelude::*,
-    rbtree::RBTree,
+    rbtree::{Entry, RBTree, RBTreeNodeReservation},
     sync::{
         atomic::{Atomic, Relaxed},
         SpinLock,
@@ -167,26 +167,28 @@ impl AnonShard {
     }
 
     /// The anon_vma's record, created (real live, not materialised) if new.
+    /// One descent of the tree either way.
     fn av_rec(&mut self, av: usize, materialized: bool) -> Option<&mut AvRec> {
-        if self.avs.get(&av).is_none() {
-            let rec = AvRec {
-                materialized,
-                navc: 0,
-            };
-            if self
-                .avs
-                .try_create_and_insert(av, rec, crate::TAP_GFP)
-                .is_err()
-            {
-                self.ev.alloc_failures += 1;
-                return None;
-            }
-            self.now.real_av += 1;
-            if materialized {
-                self.now.lazy_av += 1;
+        match self.avs.entry(av) {
+            Entry::Occupied(o) => Some(o.into_mut()),
+            Entry::Vacant(v) => {
+                let Ok(res) = RBTreeNodeReservation::new(crate::TAP_GFP) else {
+                    self.ev.alloc_failures += 1;
+                    return None;
+                };
+                self.now.real_av += 1;
+                if materialized {
+                    self.now.lazy_av += 1;
+                }
+                Some(v.insert(
+                    AvRec {
+                        materialized,
+                        navc: 0,
+                    },
+                    res,
+                ))
             }
         }
-        self.avs.get_mut(&av)
     }
 
     /// The kernel linked `avc` into `av`'s tree.
@@ -196,17 +198,22 @@ impl AnonShard {
     }
 
     fn link(&mut self, avc: usize, av: usize, materialized: bool) -> bool {
-        if self.avcs.get(&avc).is_some() {
-            self.ev.dup_avc += 1;
-            return false;
-        }
-        if self
-            .avcs
-            .try_create_and_insert(avc, av, crate::TAP_GFP)
-            .is_err()
-        {
+        // Allocated before the descent, so that one descent both finds a
+        // duplicate (rare: seeding meeting a tap; the node is then freed)
+        // and links the new record.
+        let Ok(res) = RBTreeNodeReservation::new(crate::TAP_GFP) else {
             self.ev.alloc_failures += 1;
             return false;
+        };
+        match self.avcs.entry(avc) {
+            Entry::Occupied(_) => {
+                drop(res);
+                self.ev.dup_avc += 1;
+                return false;
+            }
+            Entry::Vacant(v) => {
+                v.insert(av, res);
+            }
         }
         let Some(rec) = self.av_rec(av, materialized) else {
             self.avcs.remove(&avc);

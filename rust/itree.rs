@@ -25,9 +25,14 @@ use core::ptr::NonNull;
 /// Deepest path [`ITree::query`] and [`ITree::check`] follow.
 pub(crate) const MAX_DEPTH: usize = 128;
 
-/// An allocation failure of a [`Store`].
+/// Why [`ITree::insert`] left the tree unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct StoreFull;
+pub(crate) enum InsertError {
+    /// The store had no node to give.
+    Full,
+    /// The interval (its start and key) is in the tree already.
+    Dup,
+}
 
 /// A link to a node, or none.
 type Link = Option<NonNull<Node>>;
@@ -309,44 +314,134 @@ impl<S: Store> ITree<S> {
         false
     }
 
-    /// Inserts `[start, last]` with identity `key`. The caller keeps keys
-    /// unique; on allocation failure the tree is unchanged.
-    pub(crate) fn insert(&mut self, start: u64, last: u64, key: usize) -> Result<(), StoreFull> {
-        let p = self.store.alloc().ok_or(StoreFull)?;
+    /// Inserts `[start, last]` with identity `key`; on failure (no memory,
+    /// or `(start, key)` already there) the tree is unchanged.
+    ///
+    /// The classic treap insert without rotations: one read-only descent to
+    /// the first node on the key's search path whose priority is below the
+    /// new node's (a duplicate, having the same priority, is met on the way
+    /// or nowhere), the subtree found there split by the key into the new
+    /// node's children (expected O(1) nodes on its spines), and a second
+    /// descent that raises the ancestors' `subtree_last` and hooks the new
+    /// node in. Expected O(log n), no allocation but the node.
+    pub(crate) fn insert(&mut self, start: u64, last: u64, key: usize) -> Result<(), InsertError> {
+        let k = (start, key);
+        let pr = (self.store.prio(key), key);
+        let mut stop = self.root;
+        while let Some(c) = stop {
+            if self.prio(c) < pr {
+                break;
+            }
+            let ck = self.key(c);
+            if ck == k {
+                return Err(InsertError::Dup);
+            }
+            stop = self.link(c, ck < k);
+        }
+        let p = self.store.alloc().ok_or(InsertError::Full)?;
+        let (l, r) = self.split(stop, k, false);
+        let sub = last.max(self.sub_last(l)).max(self.sub_last(r));
         // SAFETY: the store gave us this memory for a node, for us alone.
         unsafe {
             p.as_ptr().write(Node {
                 start,
                 last,
-                subtree_last: last,
+                subtree_last: sub,
                 key,
-                left: None,
-                right: None,
+                left: l,
+                right: r,
             })
         };
-        let (a, b) = self.split(self.root, (start, key), false);
-        let a = self.merge(a, Some(p));
-        self.root = self.merge(a, b);
+        // The ancestors of `stop` are unchanged by the split: the same path
+        // leads back to the link that held it.
+        let mut hook: Option<(NonNull<Node>, bool)> = None;
+        let mut cur = self.root;
+        while let Some(c) = cur {
+            if cur == stop {
+                break;
+            }
+            let n = self.m(c);
+            n.subtree_last = n.subtree_last.max(last);
+            let right = self.key(c) < k;
+            hook = Some((c, right));
+            cur = self.link(c, right);
+        }
+        match hook {
+            None => self.root = Some(p),
+            Some((h, right)) => self.set_link(h, right, Some(p)),
+        }
         self.len += 1;
         Ok(())
     }
 
     /// Removes the interval starting at `start` with identity `key`; returns
     /// whether it was there (the tree is unchanged if not).
+    ///
+    /// One descent to the node, its two subtrees merged in its place
+    /// (expected O(1) nodes on their spines), and, when the node may have
+    /// held its ancestors' largest `last`, one pass fixing them.
     pub(crate) fn remove(&mut self, start: u64, key: usize) -> bool {
-        if !self.contains(start, key) {
+        let k = (start, key);
+        let mut hook: Option<(NonNull<Node>, bool)> = None;
+        let mut cur = self.root;
+        while let Some(c) = cur {
+            let ck = self.key(c);
+            if ck == k {
+                break;
+            }
+            let right = ck < k;
+            hook = Some((c, right));
+            cur = self.link(c, right);
+        }
+        let Some(c) = cur else {
             return false;
+        };
+        let (l, r, gone) = (self.n(c).left, self.n(c).right, self.n(c).last);
+        let m = self.merge(l, r);
+        match hook {
+            None => self.root = m,
+            Some((h, right)) => {
+                self.set_link(h, right, m);
+                // Every ancestor's maximum is at least its parent's: if the
+                // parent's is above the removed `last`, none changes.
+                if self.n(h).subtree_last <= gone {
+                    self.fix_path(k, h);
+                }
+            }
         }
-        let (a, rest) = self.split(self.root, (start, key), false);
-        let (m, b) = self.split(rest, (start, key), true);
-        if let Some(p) = m {
-            // `m` holds exactly one node: keys are unique.
-            self.len -= 1;
-            // SAFETY: `p` is ours, unlinked from the tree, used no more.
-            unsafe { self.store.free(p) };
+        self.len -= 1;
+        // SAFETY: `c` is ours, unlinked from the tree, used no more.
+        unsafe { self.store.free(c) };
+        true
+    }
+
+    /// Recomputes `subtree_last` on the search path of `k` from the root
+    /// down to `end` (on that path; its subtrees up to date), bottom-up,
+    /// in O(1) space like [`Self::fix_chain`].
+    fn fix_path(&mut self, k: (u64, usize), end: NonNull<Node>) {
+        let (mut prev, mut cur) = (None, self.root);
+        while let Some(c) = cur {
+            if c == end {
+                break;
+            }
+            let d = self.key(c) < k;
+            let next = self.link(c, d);
+            self.set_link(c, d, prev);
+            prev = cur;
+            cur = next;
         }
-        self.root = self.merge(a, b);
-        m.is_some()
+        if cur.is_some() {
+            self.fix(end);
+        }
+        let (mut below, mut cur) = (cur, prev);
+        while let Some(c) = cur {
+            let d = self.key(c) < k;
+            let up = self.link(c, d);
+            self.set_link(c, d, below);
+            self.fix(c);
+            below = cur;
+            cur = up;
+        }
     }
 
     /// Calls `f` on every interval overlapping `[qs, ql]`, in start order.

@@ -42,7 +42,7 @@
 //! file degraded, and `verify` says so.
 
 use crate::{
-    itree::ITree,
+    itree::{ITree, InsertError},
     kmm::{FileRef, VmaView},
     locks::FileLocks,
     percpu::PerCpu,
@@ -600,6 +600,24 @@ impl Shadow {
         None
     }
 
+    /// Removes `(start, key)` from the tree of `st` holding it, trying
+    /// `guess` first (one descent per tree tried); returns that tree.
+    fn take(&self, st: &mut FileState, start: u64, key: usize, guess: usize) -> Option<usize> {
+        let guess = guess.min(st.trees.len().saturating_sub(1));
+        if st.trees.get_mut(guess)?.itree.remove(start, key) {
+            return Some(guess);
+        }
+        for (i, t) in st.trees.iter_mut().enumerate() {
+            if i != guess && t.itree.len() != 0 {
+                self.count(Ctr::SearchMisses);
+                if t.itree.remove(start, key) {
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
+
     /// Where the policy puts `vma` in `st` now.
     fn policy_tree(&self, st: &FileState, vma: usize, cpu: u32, node: u32) -> usize {
         let trees = &st.trees;
@@ -657,20 +675,23 @@ impl Shadow {
                 .unwrap_or_else(|| (self.policy_tree(st, v.vma(), cpu, node), Ctr::PlacedPolicy));
             let tree = tree.min(n.saturating_sub(1));
             let t = st.trees.get_mut(tree)?;
-            if !seeding && t.itree.contains(v.start(), v.vma()) {
-                self.count(Ctr::DupLinks);
-                return None;
-            }
-            if t.itree.insert(v.start(), v.last(), v.vma()).is_err() {
-                st.degraded = true;
-                self.count(Ctr::AllocFailures);
-                if st.total == 0 {
-                    // Never keep a file alive with no VMA shadowed.
-                    self.kill(&file, st);
-                    drop(guard);
-                    self.release(&file);
+            match t.itree.insert(v.start(), v.last(), v.vma()) {
+                Ok(()) => {}
+                Err(InsertError::Dup) => {
+                    self.count(Ctr::DupLinks);
+                    return None;
                 }
-                return None;
+                Err(InsertError::Full) => {
+                    st.degraded = true;
+                    self.count(Ctr::AllocFailures);
+                    if st.total == 0 {
+                        // Never keep a file alive with no VMA shadowed.
+                        self.kill(&file, st);
+                        drop(guard);
+                        self.release(&file);
+                    }
+                    return None;
+                }
             }
             t.inserts += 1;
             st.total += 1;
@@ -721,15 +742,12 @@ impl Shadow {
         };
         let mut st = file.state.lock();
         let guess = self.policy_tree(&st, vma, cpu, node);
-        let Some(tree) = self.find(&st, start, vma, guess) else {
+        let st_ref = &mut *st;
+        let Some(tree) = self.take(st_ref, start, vma, guess) else {
             drop(st);
             self.unknown_remove();
             return None;
         };
-        let st_ref = &mut *st;
-        if let Some(t) = st_ref.trees.get_mut(tree) {
-            t.itree.remove(start, vma);
-        }
         match st_ref.total.checked_sub(1) {
             Some(n) => st_ref.total = n,
             None => self.count(Ctr::Underflows),

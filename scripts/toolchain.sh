@@ -26,6 +26,8 @@ PACKAGES=(
 	perl python3 file git ca-certificates
 	# guests
 	qemu-system-x86 virtme-ng busybox-static udev iproute2 systemd-sysv procps
+	# profiles (scripts/profile.sh)
+	linux-perf
 	# report
 	python3-numpy python3-scipy python3-matplotlib
 )

@@ -25,8 +25,9 @@
 # The measured storms run with handler timing off (its clock reads are not
 # the shadow's cost). Prints "O topo boot rep cfg loops_per_sec vcpus
 # host_cores" per storm; then one more storm each in `shadow` and `all` with
-# timing on, and the `taps` table after it ("T topo boot mode <row>": each
-# tap's p50/p99); and the module's stats ("S topo boot <row>").
+# timing on ("U topo boot mode seconds vcpus"), and the `taps` table after
+# it ("T topo boot mode <row>": each tap's hits, mean, p50, p99); and the
+# module's stats ("S topo boot <row>").
 set -euo pipefail
 D=/sys/kernel/debug/rmap_shadow
 n=$(nproc)
@@ -80,6 +81,7 @@ for cfg in shadow all; do
 	echo "$cfg" >"$D/mode"
 	echo timing on >"$D/mode"
 	storm >/dev/null
+	echo "U $RS_TOPO $RS_BOOT $cfg $RS_SECS $n"
 	sed "s/^/T $RS_TOPO $RS_BOOT $cfg /" "$D/taps"
 done
 sed "s/^/S $RS_TOPO $RS_BOOT /" "$D/stats"

@@ -1,0 +1,38 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# profile.sh [-d SECONDS] [-F HZ] [-f perf|debug] [TOPOLOGY] [MODE...]
+#                                  — where the module's time goes, by symbol
+#
+# Boots one guest (default 1n2c) on the perf kernel and, for each tap MODE
+# (default: empty shadow all), runs one execl storm of SECONDS (default 10)
+# under `perf record -a -g` (cpu-clock, HZ samples per second per CPU,
+# default 1999), and prints perf's self-time report by object and by
+# symbol (scripts/guest/profile.sh). The difference between `empty` and
+# `shadow` is the shadow's own work; its symbols (rmap_shadow's, and the
+# kernel functions it calls: slab, spinlocks) show which part of it costs.
+#
+# A diagnostic, not a benchmark: sampling moves the numbers a little, and
+# one storm per mode gives no interval (scripts/overhead.sh does).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+secs=10 freq=1999 flavor=perf
+while getopts "d:F:f:" o; do
+	case $o in
+	d) secs=$OPTARG ;;
+	F) freq=$OPTARG ;;
+	f) flavor=$OPTARG ;;
+	*) die "usage: profile.sh [-d SECONDS] [-F HZ] [-f perf|debug] [TOPOLOGY] [MODE...]" ;;
+	esac
+done
+shift $((OPTIND - 1))
+topo=${1:-1n2c}
+[ $# -gt 0 ] && shift
+modes=${*:-empty shadow all}
+[[ $secs =~ ^[0-9]+$ ]] && [ "$secs" -ge 1 ] || die "SECONDS must be a number >= 1"
+[[ $freq =~ ^[0-9]+$ ]] && [ "$freq" -ge 1 ] || die "HZ must be a number >= 1"
+
+rs_build "$flavor"
+"$RS_REPO/scripts/vm.sh" -t 3600 "$topo" "$flavor" \
+	"RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_MODES=$(printf %q "$modes") RS_SECS=$secs RS_FREQ=$freq bash scripts/guest/profile.sh"
