@@ -8,16 +8,16 @@
 #   RS_SECS   seconds of execl storm per mode
 #   RS_FREQ   perf's sampling frequency (Hz per CPU)
 #
-# Per mode: the module loaded (policy node,nodes), the mode set, handler
-# timing off, one execl storm (one process per vCPU) under
+# The module loaded once (policy node,nodes); per mode: the mode set,
+# handler timing off, one execl storm (one process per vCPU) under
 # `perf record -a -g` on the cpu-clock event (TCG guests have no PMU), then
 # `perf report` by symbol (self time) and by object. Prints the storm's line,
 # then the two reports, each line prefixed with "P <mode> ".
 set -euo pipefail
 D=/sys/kernel/debug/rmap_shadow
 n=$(nproc)
+insmod "$RS_KO" policy=node,nodes
 for mode in $RS_MODES; do
-	insmod "$RS_KO" policy=node,nodes
 	echo "$mode" >"$D/mode"
 	echo timing off >"$D/mode"
 	data=/tmp/perf-$mode.data
@@ -26,10 +26,28 @@ for mode in $RS_MODES; do
 		sed "s/^/P $mode storm /"
 	# Reported while the module is loaded: its symbols come from
 	# /proc/kallsyms, which loses them at rmmod.
-	perf report -i "$data" --stdio --no-children -g none --sort dso \
-		--percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' |
-		sed "s/^/P $mode dso /"
+	for sort in dso sym; do
+		perf report -i "$data" --stdio --no-children -g none --sort "$sort" \
+			--percent-limit 0.2 >/tmp/report.txt 2>/dev/null
+		grep -v '^#' /tmp/report.txt | grep -v '^$' | sed "s/^/P $mode $sort /"
+	done
+	# The module's own symbols (self time, percent of all samples).
 	perf report -i "$data" --stdio --no-children -g none --sort sym \
-		--percent-limit 0.3 2>/dev/null | grep -v '^#' | grep -v '^$' |
-		head -n 60 | sed "s/^/P $mode sym /"
+		--dsos '[rmap_shadow]' --kallsyms /proc/kallsyms --percent-limit 0.01 >/tmp/report.txt 2>/dev/null
+	grep -v '^#' /tmp/report.txt | grep -v '^$' | sed "s/^/P $mode module /"
+	# Inclusive time (self and callees) of the probe entry and of the
+	# module's handlers: every sample under kprobe_ftrace_handler is a
+	# tap's cost, the kprobe mechanism's included.
+	perf report -i "$data" --stdio --children -g none --sort sym --kallsyms /proc/kallsyms \
+		--percent-limit 0.05 >/tmp/report.txt 2>/dev/null
+	grep -E 'kprobe_ftrace_handler|rmap_shadow|task_work_run|Tap' /tmp/report.txt |
+		sed "s/^/P $mode inclusive /"
+	# Self time of every function (the kernel's included) in samples
+	# taken under a tap's handler or the module's task_work: what the
+	# taps cost, by where it is spent.
+	perf report -i "$data" --stdio --no-children -g none --sort sym --kallsyms /proc/kallsyms \
+		--parent 'rmap_shadow' -x --percent-limit 0.02 >/tmp/report.txt 2>/dev/null
+	grep -v '^#' /tmp/report.txt | grep -v '^$' | sed "s/^/P $mode under /"
 done
+echo off >"$D/locks"
+rmmod rmap_shadow
