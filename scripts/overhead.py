@@ -7,7 +7,8 @@ overhead.py RAW OUTDIR
 RAW holds the guest lines of scripts/guest/overhead.sh:
 
   O topo boot rep cfg loops_per_sec vcpus host_cores
-  U topo boot mode seconds vcpus   (a storm with handler timing on)
+  H topo boot round cfg share      (a storm with handler timing on)
+  U topo boot mode seconds vcpus   (the last of those, per cfg)
   T topo boot mode <taps table row>
   S topo boot <stats row>
 
@@ -17,8 +18,10 @@ the ratio of loops/s, its mean over every repetition of every boot with a
 95 % Student t interval (df = n - 1), shown as a ratio (exp). Per boot
 too, to show the boot-to-boot spread.
 
-From the storm with timing on, the handlers' share of the guest's CPU
-time: the sum over taps of hits x mean handler time, over seconds x vCPUs.
+From the storms with timing on, the handlers' share of the guest's CPU
+time: the sum over taps of hits x mean handler time, over seconds x vCPUs
+(mean over rounds and boots with a 95 % t interval; shadow against
+base-shadow paired per round, as a ratio).
 It counts only the time inside the handlers (not the probe's entry and
 exit, not what the handlers do to caches), with far less noise than the
 loops/s ratios. Writes OUTDIR/overhead.csv and
@@ -31,7 +34,7 @@ import sys
 
 from scipy import stats
 
-CFGS = ["unloaded", "kprobe-floor", "fprobe-floor", "empty", "counters", "shadow", "all"]
+CFGS = ["unloaded", "kprobe-floor", "fprobe-floor", "empty", "counters", "shadow", "all", "base-shadow"]
 PAIRS = [
     ("kprobe-floor", "unloaded", "kprobes with empty handlers (the mechanism used)"),
     ("fprobe-floor", "unloaded", "one fprobe with an empty handler"),
@@ -43,6 +46,7 @@ PAIRS = [
     ("counters", "empty", "the module's own cost: per-CPU counts"),
     ("shadow", "empty", "the module's own cost: the shadow (goal: lower bound >= 0.99)"),
     ("all", "empty", "the module's own cost: shadow and replay"),
+    ("shadow", "base-shadow", "this build against the baseline build (-B)"),
 ]
 
 
@@ -73,7 +77,7 @@ def handler_share(rows, u):
 
 
 def main(raw, outdir):
-    reps, taps, st, timed = {}, {}, {}, {}
+    reps, taps, st, timed, shares = {}, {}, {}, {}, {}
     with open(raw) as f:
         for line in f:
             w = line.split()
@@ -82,6 +86,8 @@ def main(raw, outdir):
             if w[0] == "O" and len(w) == 8:
                 key = (w[1], int(w[2]), int(w[3]))
                 reps.setdefault(key, {"vcpus": int(w[6]), "host_cores": int(w[7])})[w[4]] = float(w[5])
+            elif w[0] == "H" and len(w) == 6:
+                shares.setdefault((w[1], int(w[2]), int(w[3])), {})[w[4]] = float(w[5])
             elif w[0] == "U" and len(w) == 6:
                 timed[(w[1], int(w[2]), w[3])] = (float(w[4]), int(w[5]))
             elif w[0] == "T" and len(w) >= 6 and w[4] != "tap":
@@ -119,7 +125,27 @@ def main(raw, outdir):
             md.append(f"| {a} / {b} | {n} | {m:.4f} [{lo:.4f}, {hi:.4f}] | " + "; ".join(per) + f" | {note} |")
             rows.append({"topo": topo, "ratio": f"{a}/{b}", "n": n, "mean": m, "lo": lo, "hi": hi,
                          "vcpus": vc, "host_cores": hc})
-        for mode in ["shadow", "all"]:
+        mine_sh = [v for k, v in shares.items() if k[0] == topo]
+        if mine_sh:
+            md += ["", "Handlers' share of CPU time, timed storms (sum of hits x mean handler time "
+                   "over seconds x vCPUs; mean over rounds and boots, 95 % t interval):", "",
+                   "| config | n | share [95 % CI] |", "|---|---|---|"]
+            for c in CFGS:
+                v = [r[c] for r in mine_sh if c in r]
+                if len(v) >= 2:
+                    m = sum(v) / len(v)
+                    sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+                    h = stats.t.ppf(0.975, len(v) - 1) * sd / math.sqrt(len(v))
+                    md.append(f"| {c} | {len(v)} | {100 * m:.2f} % [{100 * (m - h):.2f}, {100 * (m + h):.2f}] |")
+                    rows.append({"topo": topo, "ratio": f"handler-share/{c}", "n": len(v), "mean": m,
+                                 "lo": m - h, "hi": m + h, "vcpus": vc, "host_cores": hc})
+            n, m, lo, hi = paired(mine_sh, "shadow", "base-shadow")
+            if n >= 2:
+                md.append("")
+                md.append(f"Handler share, shadow / base-shadow paired per round: {m:.4f} [{lo:.4f}, {hi:.4f}] (n = {n})")
+                rows.append({"topo": topo, "ratio": "handler-share/shadow/base-shadow", "n": n, "mean": m,
+                             "lo": lo, "hi": hi, "vcpus": vc, "host_cores": hc})
+        for mode in ["shadow", "all", "base-shadow"]:
             for bt in boots:
                 t = taps.get((topo, bt, mode))
                 if not t:
@@ -131,7 +157,7 @@ def main(raw, outdir):
                         md.append(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} |")
                 u = timed.get((topo, bt, mode))
                 share = handler_share(t, u)
-                if share is not None:
+                if share is not None and not mine_sh:
                     md += ["", f"Handlers' share of CPU time (sum of hits x mean over {u[0]:g} s x "
                            f"{u[1]} vCPUs): {100 * share:.2f} %"]
                     rows.append({"topo": topo, "ratio": f"handler-share/{mode}/boot{bt}", "n": 1,

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# overhead.sh [-b BOOTS] [-r REPS] [-d SECONDS] [-f perf|debug] [-o DIR] [TOPOLOGY...]
+# overhead.sh [-b BOOTS] [-r REPS] [-d SECONDS] [-f perf|debug] [-B BASE_KO] [-o DIR] [TOPOLOGY...]
 #                                       — what the module costs the workload
 #
 # For each topology (default 1n2c 2n2c) and each of BOOTS boots (default 2)
@@ -15,22 +15,29 @@
 # of loops/s), and reports the mean ratio with a 95 % t interval over every
 # repetition of every boot (and per boot), each tap's p50/p99, and the
 # shadow's bytes per VMA, to DIR (default results/overhead-<UTC time>):
-# overhead.csv, overhead.md.
+# overhead.csv, overhead.md. Timed storms (3 rounds per boot) give the
+# handlers' share of CPU time per configuration.
+#
+# With -B BASE_KO (another build of rmap_shadow.ko for the same kernel, e.g.
+# from a worktree of an earlier commit), `base-shadow` joins the
+# configurations: an A/B of two builds, paired like the rest, and in the
+# timed rounds.
 #
 # A benchmark: not part of scripts/test.sh. With 2 host cores, only 1n2c and
 # 2n2c guests are free of vCPU oversubscription.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-boots=2 reps=10 secs=5 flavor=perf out=
-while getopts "b:r:d:f:o:" o; do
+boots=2 reps=10 secs=5 flavor=perf out= base=
+while getopts "b:r:d:f:B:o:" o; do
 	case $o in
 	b) boots=$OPTARG ;;
 	r) reps=$OPTARG ;;
 	d) secs=$OPTARG ;;
 	f) flavor=$OPTARG ;;
+	B) base=$OPTARG ;;
 	o) out=$OPTARG ;;
-	*) die "usage: overhead.sh [-b BOOTS] [-r REPS] [-d SECONDS] [-f perf|debug] [-o DIR] [TOPOLOGY...]" ;;
+	*) die "usage: overhead.sh [-b BOOTS] [-r REPS] [-d SECONDS] [-f perf|debug] [-B BASE_KO] [-o DIR] [TOPOLOGY...]" ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -39,6 +46,10 @@ topos=("$@")
 [[ $boots =~ ^[0-9]+$ ]] && [ "$boots" -ge 1 ] || die "BOOTS must be a number >= 1"
 [[ $reps =~ ^[0-9]+$ ]] && [ "$reps" -ge 2 ] || die "REPS must be a number >= 2"
 [[ $secs =~ ^[0-9]+$ ]] && [ "$secs" -ge 1 ] || die "SECONDS must be a number >= 1"
+if [ -n "$base" ]; then
+	[ -f "$base" ] || die "BASE_KO $base: no such file"
+	base=$(cd "$(dirname "$base")" && pwd)/$(basename "$base")
+fi
 out=${out:-$RS_REPO/results/overhead-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -47,13 +58,21 @@ rs_build "$flavor"
 # The floor module, built for the same kernel (MO: see scripts/diag/stress.sh).
 rs_chroot make -s -C "$RS_KDIR" M="$RS_REPO/scripts/diag" MO="$RS_REPO/scripts/diag" LLVM=1 modules >/dev/null
 
+if [ -n "$base" ]; then
+	# The guest sees the repository, not the host's /tmp: a copy inside
+	# (after rs_build, whose `make clean` empties the build products).
+	mkdir -p "$RS_REPO/.vm"
+	cp "$base" "$RS_REPO/.vm/overhead-base.ko"
+	base=$RS_REPO/.vm/overhead-base.ko
+fi
+
 raw=$out/raw.txt
 : >"$raw"
 for topo in "${topos[@]}"; do
 	for boot in $(seq 1 "$boots"); do
 		log "overhead: $topo boot $boot, $reps repetitions of $secs s per configuration"
 		"$RS_REPO/scripts/vm.sh" -t 7200 "$topo" "$flavor" \
-			"RS_TOPO=$topo RS_BOOT=$boot RS_REPS=$reps RS_SECS=$secs RS_HOST_CORES=$(nproc) RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_FLOOR_KO=$(printf %q "$RS_REPO/scripts/diag/floor.ko") bash scripts/guest/overhead.sh" |
+			"RS_TOPO=$topo RS_BOOT=$boot RS_REPS=$reps RS_SECS=$secs RS_HOST_CORES=$(nproc) RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_FLOOR_KO=$(printf %q "$RS_REPO/scripts/diag/floor.ko") RS_BASE_KO=$(printf %q "$base") bash scripts/guest/overhead.sh" |
 			tee -a "$raw" | grep -E '^O ' || die "overhead: the $topo guest (boot $boot) failed (see $raw)"
 	done
 done

@@ -10,6 +10,8 @@
 #   RS_KO          the module
 #   RS_FLOOR_KO    scripts/diag/floor.ko (the empty-handler floor)
 #   RS_HOST_CORES  the host's cores (for the output lines)
+#   RS_BASE_KO     optional: another build of the module (a baseline), run
+#                  as the configuration `base-shadow`
 #
 # Per repetition, the configurations in a fresh random order, each one
 # execl storm (one process per vCPU, pinned per CPU):
@@ -22,12 +24,13 @@
 #   counters      rmap_shadow, `mode counters`
 #   shadow        rmap_shadow, `mode shadow` (the shadow kept, no replay)
 #   all           rmap_shadow, `mode all` (every lock design replayed)
+#   base-shadow   RS_BASE_KO in `mode shadow` (only with RS_BASE_KO)
 # The measured storms run with handler timing off (its clock reads are not
 # the shadow's cost). Prints "O topo boot rep cfg loops_per_sec vcpus
-# host_cores" per storm; then one more storm each in `shadow` and `all` with
-# timing on ("U topo boot mode seconds vcpus"), and the `taps` table after
-# it ("T topo boot mode <row>": each tap's hits, mean, p50, p99); and the
-# module's stats ("S topo boot <row>").
+# host_cores" per storm; then the timed storms (below: the handlers'
+# share of CPU time, "H ..."; the last round's `taps` tables, "U topo boot
+# mode seconds vcpus" and "T topo boot mode <row>": each tap's hits, mean,
+# p50, p99); and the module's stats ("S topo boot <row>").
 set -euo pipefail
 D=/sys/kernel/debug/rmap_shadow
 n=$(nproc)
@@ -42,15 +45,22 @@ unload_all() {
 	fi
 	if loaded floor; then rmmod floor; fi
 }
-# want STATE: none, rmap, or floor-kprobe / floor-fprobe.
+# want STATE: none, rmap, base, or floor-kprobe / floor-fprobe.
+cur=
 want() {
 	case $1 in
-	none) unload_all ;;
-	rmap)
+	none) unload_all; cur= ;;
+	rmap | base)
 		if loaded floor; then rmmod floor; fi
-		if ! loaded rmap_shadow; then insmod "$RS_KO" policy=node,nodes; fi ;;
+		if [ "$cur" != "$1" ]; then unload_all; fi
+		if ! loaded rmap_shadow; then
+			if [ "$1" = base ]; then insmod "$RS_BASE_KO" policy=node,nodes
+			else insmod "$RS_KO" policy=node,nodes; fi
+		fi
+		cur=$1 ;;
 	floor-*)
 		unload_all
+		cur=
 		insmod "$RS_FLOOR_KO" "mech=${1#floor-}" ;;
 	esac
 }
@@ -59,12 +69,21 @@ storm() {
 		sed -n 's/.*loops_per_sec=\([0-9.]*\).*/\1/p'
 }
 cfgs="unloaded kprobe-floor fprobe-floor empty counters shadow all"
+timed="shadow all"
+if [ -n "${RS_BASE_KO:-}" ]; then
+	cfgs="$cfgs base-shadow"
+	timed="$timed base-shadow"
+fi
 for rep in $(seq 1 "$RS_REPS"); do
 	for cfg in $(printf '%s\n' $cfgs | shuf); do
 		case $cfg in
 		unloaded) want none ;;
 		kprobe-floor) want floor-kprobe ;;
 		fprobe-floor) want floor-fprobe ;;
+		base-shadow)
+			want base
+			echo shadow >"$D/mode"
+			echo timing off >"$D/mode" ;;
 		*)
 			want rmap
 			echo "$cfg" >"$D/mode"
@@ -75,14 +94,29 @@ for rep in $(seq 1 "$RS_REPS"); do
 		echo "O $RS_TOPO $RS_BOOT $rep $cfg $lps $n $RS_HOST_CORES"
 	done
 done
-for cfg in shadow all; do
-	want none
-	want rmap
-	echo "$cfg" >"$D/mode"
-	echo timing on >"$D/mode"
-	storm >/dev/null
-	echo "U $RS_TOPO $RS_BOOT $cfg $RS_SECS $n"
-	sed "s/^/T $RS_TOPO $RS_BOOT $cfg /" "$D/taps"
+# Timed storms: RS_TIMED_ROUNDS rounds (default 3) of one storm per timed
+# configuration, in random order, each on a freshly loaded module; each
+# gives the handlers' share of CPU time ("H topo boot round cfg share":
+# the sum of hits x mean handler time over seconds x vCPUs); the last
+# round's taps tables are printed whole.
+rounds=${RS_TIMED_ROUNDS:-3}
+for round in $(seq 1 "$rounds"); do
+	for cfg in $(printf '%s\n' $timed | shuf); do
+		want none
+		case $cfg in
+		base-shadow) want base; echo shadow >"$D/mode" ;;
+		*) want rmap; echo "$cfg" >"$D/mode" ;;
+		esac
+		echo timing on >"$D/mode"
+		storm >/dev/null
+		awk -v s="$RS_SECS" -v n="$n" -v p="H $RS_TOPO $RS_BOOT $round $cfg" \
+			'NR > 1 && $2 > 0 { t += $2 * $3 } END { printf "%s %.6f\n", p, t / (s * n * 1e9) }' "$D/taps"
+		if [ "$round" = "$rounds" ]; then
+			echo "U $RS_TOPO $RS_BOOT $cfg $RS_SECS $n"
+			sed "s/^/T $RS_TOPO $RS_BOOT $cfg /" "$D/taps"
+		fi
+	done
 done
+want rmap
 sed "s/^/S $RS_TOPO $RS_BOOT /" "$D/stats"
 want none
