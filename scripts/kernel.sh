@@ -76,7 +76,7 @@ while IFS= read -r line; do
 	if [ "$val" = n ]; then
 		grep -qx "$sym=.*" "$out/.config" && bad+=" $line(got $(grep -x "$sym=.*" "$out/.config"))"
 	else
-		grep -qxF "$line" "$out/.config" || bad+=" $line(got $(grep -E "^(# )?$sym[= ]" "$out/.config" || echo unset))"
+		grep -qxF "$line" "$out/.config" || bad+=" $line(got $(grep -E "^(# )?${sym}[= ]" "$out/.config" || echo unset))"
 	fi
 done < <(cat "${frags[@]}")
 [ -z "$bad" ] || die "kernel $flavor: config options did not hold:$bad"

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 # Shared helpers for rmap-shadow scripts. Source it; do not execute it.
 #
 # Environment:
@@ -8,9 +9,11 @@
 RS_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RS_CACHE=${RMAP_SHADOW_CACHE:-/var/cache/rmap-shadow}
 RS_SUITE=trixie
+# shellcheck disable=SC2034 # used by the scripts that source this file
 RS_MIRROR=${RMAP_SHADOW_MIRROR:-http://deb.debian.org/debian}
 RS_ROOT_VERSION=1          # bump when the package list below changes incompatibly
 RS_ROOT=$RS_CACHE/root-$RS_SUITE-v$RS_ROOT_VERSION
+# shellcheck disable=SC2034 # used by the scripts that source this file
 RS_KVER=7.3                # linux-source-$RS_KVER
 
 die() { echo "error: $*" >&2; exit 1; }

@@ -28,7 +28,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-boots=2 reps=10 secs=5 flavor=perf out= base=
+boots=2 reps=10 secs=5 flavor=perf out='' base=''
 while getopts "b:r:d:f:B:o:" o; do
 	case $o in
 	b) boots=$OPTARG ;;

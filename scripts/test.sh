@@ -129,6 +129,17 @@ safety_comments() {
 }
 check "host: every unsafe block has a SAFETY comment" safety_comments
 
+shellcheck_clean() {
+	# Every shell script (by its #! line, and the two sourced libraries),
+	# at shellcheck's warning level, with sourced files followed.
+	local files
+	mapfile -t files < <(cd "$RS_REPO" && grep -rlIE '^#!/bin/(ba)?sh' scripts selftests .ci &&
+		echo scripts/lib.sh && echo selftests/lib.sh)
+	[ "${#files[@]}" -ge 10 ] || { echo "only ${#files[@]} shell scripts found"; return 1; }
+	(cd "$RS_REPO" && scripts/in-root.sh shellcheck -x -S warning "${files[@]}")
+}
+check "host: shellcheck clean at warning level (every shell script)" shellcheck_clean
+
 modinfo_ok() {
 	local mi
 	mi=$(rs_chroot modinfo "$RS_REPO/rmap_shadow.ko") || return 1

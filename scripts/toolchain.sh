@@ -19,15 +19,15 @@ PINNED=(
 	"gcc-14 14."
 )
 PACKAGES=(
-	linux-source-$RS_KVER rustc rust-src rustfmt rust-clippy bindgen gcc-14 gcc
+	"linux-source-$RS_KVER" rustc rust-src rustfmt rust-clippy bindgen gcc-14 gcc
 	libclang-dev clang lld llvm
 	# kernel build dependencies
 	make bc bison flex libelf-dev libssl-dev cpio kmod xz-utils zstd rsync
 	perl python3 file git ca-certificates
 	# guests
 	qemu-system-x86 virtme-ng busybox-static udev iproute2 systemd-sysv procps
-	# profiles (scripts/profile.sh)
-	linux-perf
+	# profiles (scripts/profile.sh); the shell-script check (scripts/test.sh)
+	linux-perf shellcheck
 	# report
 	python3-numpy python3-scipy python3-matplotlib
 )
@@ -80,7 +80,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 			grep -E "^(E|W):|Unable to locate|has no installation candidate|Depends:" /tmp/apt.log | head -n 20
 			exit 1; }
 		apt-get clean
-	' x $(printf '%s\n' "${PACKAGES[@]}" | grep -v '^#') ||
+	' x "${PACKAGES[@]}" ||
 		die "installing packages into $RS_ROOT failed (messages above name the package or registry)"
 	echo "$want" >"$stamp"
 fi

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 # Helpers for the shell selftests (sourced). kselftest exit codes.
 KSFT_PASS=0
 KSFT_FAIL=1

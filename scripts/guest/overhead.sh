@@ -39,8 +39,7 @@ unload_all() {
 	if loaded rmap_shadow; then
 		# `locks off` first: rmmod refuses while a replay is pending.
 		echo off >"$D/locks"
-		local i
-		for i in $(seq 1 50); do rmmod rmap_shadow 2>/dev/null && break; sleep 0.1; done
+		for _ in $(seq 1 50); do rmmod rmap_shadow 2>/dev/null && break; sleep 0.1; done
 		if loaded rmap_shadow; then rmmod rmap_shadow; fi
 	fi
 	if loaded floor; then rmmod floor; fi
