@@ -582,17 +582,22 @@ impl Shadow {
         drop(removed);
     }
 
-    /// The tree of `st` holding `(start, key)`, trying `guess` first.
-    fn find(&self, st: &FileState, start: u64, key: usize, guess: usize) -> Option<usize> {
-        let n = st.trees.len();
-        let guess = guess.min(n.saturating_sub(1));
-        if st.trees.get(guess)?.itree.contains(start, key) {
+    /// The first tree of `st` for which `f` holds, trying `guess` first;
+    /// each other non-empty tree tried counts a search miss.
+    fn search(
+        &self,
+        st: &mut FileState,
+        guess: usize,
+        mut f: impl FnMut(&mut ITree<NodeStore>) -> bool,
+    ) -> Option<usize> {
+        let guess = guess.min(st.trees.len().saturating_sub(1));
+        if f(&mut st.trees.get_mut(guess)?.itree) {
             return Some(guess);
         }
-        for (i, t) in st.trees.iter().enumerate() {
+        for (i, t) in st.trees.iter_mut().enumerate() {
             if i != guess && t.itree.len() != 0 {
                 self.count(Ctr::SearchMisses);
-                if t.itree.contains(start, key) {
+                if f(&mut t.itree) {
                     return Some(i);
                 }
             }
@@ -600,22 +605,15 @@ impl Shadow {
         None
     }
 
+    /// The tree of `st` holding `(start, key)`, trying `guess` first.
+    fn find(&self, st: &mut FileState, start: u64, key: usize, guess: usize) -> Option<usize> {
+        self.search(st, guess, |t| t.contains(start, key))
+    }
+
     /// Removes `(start, key)` from the tree of `st` holding it, trying
     /// `guess` first (one descent per tree tried); returns that tree.
     fn take(&self, st: &mut FileState, start: u64, key: usize, guess: usize) -> Option<usize> {
-        let guess = guess.min(st.trees.len().saturating_sub(1));
-        if st.trees.get_mut(guess)?.itree.remove(start, key) {
-            return Some(guess);
-        }
-        for (i, t) in st.trees.iter_mut().enumerate() {
-            if i != guess && t.itree.len() != 0 {
-                self.count(Ctr::SearchMisses);
-                if t.itree.remove(start, key) {
-                    return Some(i);
-                }
-            }
-        }
-        None
+        self.search(st, guess, |t| t.remove(start, key))
     }
 
     /// Where the policy puts `vma` in `st` now.
