@@ -18,6 +18,16 @@ RS_KVER=7.3                # linux-source-$RS_KVER
 
 die() { echo "error: $*" >&2; exit 1; }
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+# rs_need_int NAME VALUE MIN [MAX]: dies unless VALUE is a whole number
+# in MIN.. (or MIN..MAX), naming the option's NAME.
+rs_need_int() {
+	local name=$1 v=$2 min=$3 max=${4:-}
+	if [[ $v =~ ^[0-9]+$ ]] && [ "$v" -ge "$min" ] && { [ -z "$max" ] || [ "$v" -le "$max" ]; }; then
+		return 0
+	fi
+	[ -z "$max" ] || die "$name must be $min..$max"
+	die "$name must be a number >= $min"
+}
 
 # rs_chroot CMD...: run CMD inside the toolchain root, in a private mount
 # namespace so that nothing stays mounted when it ends. The repository is

@@ -43,9 +43,9 @@ done
 shift $((OPTIND - 1))
 topos=("$@")
 [ ${#topos[@]} -gt 0 ] || topos=(1n2c 2n2c)
-[[ $boots =~ ^[0-9]+$ ]] && [ "$boots" -ge 1 ] || die "BOOTS must be a number >= 1"
-[[ $reps =~ ^[0-9]+$ ]] && [ "$reps" -ge 2 ] || die "REPS must be a number >= 2"
-[[ $secs =~ ^[0-9]+$ ]] && [ "$secs" -ge 1 ] || die "SECONDS must be a number >= 1"
+rs_need_int BOOTS "$boots" 1
+rs_need_int REPS "$reps" 2
+rs_need_int SECONDS "$secs" 1
 if [ -n "$base" ]; then
 	[ -f "$base" ] || die "BASE_KO $base: no such file"
 	base=$(cd "$(dirname "$base")" && pwd)/$(basename "$base")

@@ -30,8 +30,8 @@ shift $((OPTIND - 1))
 topo=${1:-1n2c}
 [ $# -gt 0 ] && shift
 modes=${*:-empty shadow all}
-[[ $secs =~ ^[0-9]+$ ]] && [ "$secs" -ge 1 ] || die "SECONDS must be a number >= 1"
-[[ $freq =~ ^[0-9]+$ ]] && [ "$freq" -ge 1 ] || die "HZ must be a number >= 1"
+rs_need_int SECONDS "$secs" 1
+rs_need_int HZ "$freq" 1
 
 rs_build "$flavor"
 "$RS_REPO/scripts/vm.sh" -t 3600 "$topo" "$flavor" \

@@ -49,10 +49,10 @@ done
 shift $((OPTIND - 1))
 topos=("$@")
 [ ${#topos[@]} -gt 0 ] || topos=(1n2c 2n4c 4n8c)
-[[ $reps =~ ^[0-9]+$ ]] && [ "$reps" -ge 2 ] || die "REPS must be a number >= 2"
-[[ $secs =~ ^[0-9]+$ ]] && [ "$secs" -ge 1 ] || die "SECONDS must be a number >= 1"
-[[ $kreps =~ ^[0-9]+$ ]] || die "STORM_REPS must be a number"
-[[ $ksecs =~ ^[0-9]+$ ]] && [ "$ksecs" -ge 1 ] && [ "$ksecs" -le 600 ] || die "STORM_SECONDS must be 1..600"
+rs_need_int REPS "$reps" 2
+rs_need_int SECONDS "$secs" 1
+rs_need_int STORM_REPS "$kreps" 0
+rs_need_int STORM_SECONDS "$ksecs" 1 600
 out=${out:-$RS_REPO/results/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
