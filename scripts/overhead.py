@@ -8,7 +8,9 @@ RAW holds the guest lines of scripts/guest/overhead.sh:
 
   O topo boot rep cfg loops_per_sec vcpus host_cores
   H topo boot round cfg share      (a storm with handler timing on)
-  U topo boot mode seconds vcpus   (the last of those, per cfg)
+  U topo boot mode seconds vcpus   (older raw files only: their one timed
+                                    storm per mode, whose share is then
+                                    computed here from its T rows)
   T topo boot mode <taps table row>
   S topo boot <stats row>
 
@@ -118,6 +120,8 @@ def main(raw, outdir):
         md += ["", "| ratio | n | mean [95 % CI] | per boot | note |", "|---|---|---|---|---|"]
         for a, b, note in PAIRS:
             n, m, lo, hi = paired(list(mine.values()), a, b)
+            if n == 0:
+                continue  # a configuration this run did not have (base-shadow without -B)
             per = []
             for bt in boots:
                 pn, pm, plo, phi = paired([r for k, r in mine.items() if k[1] == bt], a, b)

@@ -28,9 +28,9 @@
 # The measured storms run with handler timing off (its clock reads are not
 # the shadow's cost). Prints "O topo boot rep cfg loops_per_sec vcpus
 # host_cores" per storm; then the timed storms (below: the handlers'
-# share of CPU time, "H ..."; the last round's `taps` tables, "U topo boot
-# mode seconds vcpus" and "T topo boot mode <row>": each tap's hits, mean,
-# p50, p99); and the module's stats ("S topo boot <row>").
+# share of CPU time, "H ..."; the last round's `taps` tables, "T topo boot
+# mode <row>": each tap's hits, mean, p50, p99); and the module's stats
+# ("S topo boot <row>").
 set -euo pipefail
 D=/sys/kernel/debug/rmap_shadow
 n=$(nproc)
@@ -67,6 +67,23 @@ storm() {
 	selftests/out/execl_storm -n "$n" -d "$RS_SECS" -p cpu |
 		sed -n 's/.*loops_per_sec=\([0-9.]*\).*/\1/p'
 }
+# use CFG on|off: the state of configuration CFG, handler timing on or off.
+use() {
+	case $1 in
+	unloaded) want none ;;
+	kprobe-floor) want floor-kprobe ;;
+	fprobe-floor) want floor-fprobe ;;
+	base-shadow)
+		want base
+		echo shadow >"$D/mode"
+		echo timing "$2" >"$D/mode" ;;
+	*)
+		want rmap
+		echo "$1" >"$D/mode"
+		if [ "$1" = all ]; then echo all >"$D/locks"; fi
+		echo timing "$2" >"$D/mode" ;;
+	esac
+}
 cfgs="unloaded kprobe-floor fprobe-floor empty counters shadow all"
 timed="shadow all"
 if [ -n "${RS_BASE_KO:-}" ]; then
@@ -75,20 +92,7 @@ if [ -n "${RS_BASE_KO:-}" ]; then
 fi
 for rep in $(seq 1 "$RS_REPS"); do
 	for cfg in $(printf '%s\n' $cfgs | shuf); do
-		case $cfg in
-		unloaded) want none ;;
-		kprobe-floor) want floor-kprobe ;;
-		fprobe-floor) want floor-fprobe ;;
-		base-shadow)
-			want base
-			echo shadow >"$D/mode"
-			echo timing off >"$D/mode" ;;
-		*)
-			want rmap
-			echo "$cfg" >"$D/mode"
-			if [ "$cfg" = all ]; then echo all >"$D/locks"; fi
-			echo timing off >"$D/mode" ;;
-		esac
+		use "$cfg" off
 		lps=$(storm)
 		echo "O $RS_TOPO $RS_BOOT $rep $cfg $lps $n $RS_HOST_CORES"
 	done
@@ -102,16 +106,11 @@ rounds=${RS_TIMED_ROUNDS:-3}
 for round in $(seq 1 "$rounds"); do
 	for cfg in $(printf '%s\n' $timed | shuf); do
 		want none
-		case $cfg in
-		base-shadow) want base; echo shadow >"$D/mode" ;;
-		*) want rmap; echo "$cfg" >"$D/mode" ;;
-		esac
-		echo timing on >"$D/mode"
+		use "$cfg" on
 		storm >/dev/null
 		awk -v s="$RS_SECS" -v n="$n" -v p="H $RS_TOPO $RS_BOOT $round $cfg" \
 			'NR > 1 && $2 > 0 { t += $2 * $3 } END { printf "%s %.6f\n", p, t / (s * n * 1e9) }' "$D/taps"
 		if [ "$round" = "$rounds" ]; then
-			echo "U $RS_TOPO $RS_BOOT $cfg $RS_SECS $n"
 			sed "s/^/T $RS_TOPO $RS_BOOT $cfg /" "$D/taps"
 		fi
 	done
