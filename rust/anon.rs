@@ -19,27 +19,34 @@
 //! family behaves as today. THP upgrades (the series' other upgrade point)
 //! do not occur: the test kernels have no transparent huge pages.
 //!
+//! Records: one per real anon_vma (whether lazy would have it, and how
+//! many AVCs link it), none per AVC. Every AVC event names its anon_vma
+//! (`anon_rmap_tree_insert/remove(avc, anon_vma)`), so a count per anon_vma
+//! is all the lazy arithmetic needs: an AVC link or unlink allocates and
+//! frees nothing (only an anon_vma's first link makes its record). The
+//! seeding walk sets each anon_vma's count once, exactly, from the real
+//! interval tree under the real anon_vma lock ([`AnonShard::seed_av`]):
+//! the taps on that anon_vma run under the same lock held for write, so
+//! no link or unlink comes between the count and the record.
+//!
 //! Locking: the records are sharded by anon_vma address ([`SHARDS`]
-//! shards, each its own spinlock, on its own cache lines): an AVC's record
-//! lives in its anon_vma's shard, and every event names the anon_vma it
-//! touches (`anon_rmap_tree_insert/remove(avc, anon_vma)`,
-//! `__put_anon_vma(anon_vma)`, the fork's chain), so one event takes one
-//! shard lock at a time and unrelated processes rarely meet. Live counts
+//! shards, each its own spinlock, on its own cache lines); every event
+//! names the anon_vma it touches (the AVC taps, `__put_anon_vma(anon_vma)`,
+//! the fork's chain), so one event takes one shard lock at a time and
+//! unrelated processes rarely meet. Live counts
 //! are per shard, summed on read; a high-water mark is the sum of the
 //! shards' marks, an upper bound of the true peak that equals it while the
 //! counts only grow (documented in debugfs.rst). VMA allocations and frees
 //! are counted per CPU; the `vm_area_struct` high-water mark is sampled
 //! when `anon` is read.
 
-use crate::{percpu::PerCpu, policy::hash_ptr, sys};
+use crate::fast::Atomic;
+use crate::{kmm::LockedVma, percpu::PerCpu, policy::hash_ptr, sys};
 use kernel::{
     bindings, new_spinlock,
     prelude::*,
     rbtree::{Entry, RBTree, RBTreeNodeReservation},
-    sync::{
-        atomic::{Atomic, Relaxed},
-        SpinLock,
-    },
+    sync::{atomic::Relaxed, SpinLock},
 };
 
 /// Shards of the anon records.
@@ -50,6 +57,9 @@ pub(crate) const SHARDS: usize = 64;
 struct AvRec {
     /// Would exist under ANON_VMA_LAZY.
     materialized: bool,
+    /// `navc` was set from the real tree by the seeding walk (exact since,
+    /// as every later link and unlink is a tap).
+    seeded: bool,
     /// Live AVCs pointing to it.
     navc: u32,
 }
@@ -86,13 +96,12 @@ pub(crate) struct AnonEvents {
     pub(crate) materialized: u64,
     /// `vm_area_alloc` + `vm_area_dup` calls.
     pub(crate) vma_alloc: u64,
-    /// anon_vmas and AVCs found by seeding.
+    /// anon_vmas found by seeding (not seen by a tap before).
     pub(crate) seeded_av: u64,
-    /// AVCs found by seeding.
+    /// AVCs counted by seeding (in the real trees of the anon_vmas seeded).
     pub(crate) seeded_avc: u64,
-    /// AVCs seeding found already known (a tap was first).
-    pub(crate) dup_avc: u64,
-    /// Unlinks of AVCs never seen (linked before load, missed by seeding).
+    /// Unlinks of AVCs never counted (linked before load, missed by
+    /// seeding: the anon_vma unknown or its count already zero).
     pub(crate) unknown_avc: u64,
     /// Of `unknown_avc`, those while seeding ran (expected).
     pub(crate) unknown_avc_seeding: u64,
@@ -124,7 +133,6 @@ fn dec(c: &mut u64, ev: &mut AnonEvents, seeding: bool) {
 /// AVCs.
 pub(crate) struct AnonShard {
     avs: RBTree<usize, AvRec>,
-    avcs: RBTree<usize, usize>,
     /// Live counts now.
     now: Counts,
     /// High-water marks since load or `reset`.
@@ -143,7 +151,6 @@ impl AnonShard {
     fn new() -> Self {
         Self {
             avs: RBTree::new(),
-            avcs: RBTree::new(),
             now: Counts::default(),
             hw: Counts::default(),
             ev: AnonEvents::default(),
@@ -183,6 +190,7 @@ impl AnonShard {
                 Some(v.insert(
                     AvRec {
                         materialized,
+                        seeded: false,
                         navc: 0,
                     },
                     res,
@@ -191,33 +199,12 @@ impl AnonShard {
         }
     }
 
-    /// The kernel linked `avc` into `av`'s tree.
-    fn avc_insert(&mut self, avc: usize, av: usize) {
+    /// The kernel linked an AVC into `av`'s tree. Allocates only for the
+    /// anon_vma's first link (its record).
+    fn avc_insert(&mut self, av: usize) {
         self.ev.avc_insert += 1;
-        self.link(avc, av, false);
-    }
-
-    fn link(&mut self, avc: usize, av: usize, materialized: bool) -> bool {
-        // Allocated before the descent, so that one descent both finds a
-        // duplicate (rare: seeding meeting a tap; the node is then freed)
-        // and links the new record.
-        let Ok(res) = RBTreeNodeReservation::new(crate::TAP_GFP) else {
-            self.ev.alloc_failures += 1;
-            return false;
-        };
-        match self.avcs.entry(avc) {
-            Entry::Occupied(_) => {
-                drop(res);
-                self.ev.dup_avc += 1;
-                return false;
-            }
-            Entry::Vacant(v) => {
-                v.insert(av, res);
-            }
-        }
-        let Some(rec) = self.av_rec(av, materialized) else {
-            self.avcs.remove(&avc);
-            return false;
+        let Some(rec) = self.av_rec(av, false) else {
+            return;
         };
         rec.navc = rec.navc.saturating_add(1);
         let mat = rec.materialized;
@@ -226,13 +213,20 @@ impl AnonShard {
             self.now.lazy_avc += 1;
         }
         self.mark_hw();
-        true
     }
 
-    /// The kernel unlinked `avc` from its anon_vma's tree.
-    fn avc_remove(&mut self, avc: usize) {
+    /// The kernel unlinked an AVC from `av`'s tree.
+    fn avc_remove(&mut self, av: usize) {
         self.ev.avc_remove += 1;
-        let Some(av) = self.avcs.remove(&avc) else {
+        let counted = match self.avs.get_mut(&av) {
+            Some(rec) if rec.navc > 0 => {
+                rec.navc -= 1;
+                Some(rec.materialized)
+            }
+            _ => None,
+        };
+        let Some(mat) = counted else {
+            // Linked before load and not (yet) counted by seeding.
             self.ev.unknown_avc += 1;
             if self.seeding {
                 self.ev.unknown_avc_seeding += 1;
@@ -240,14 +234,8 @@ impl AnonShard {
             return;
         };
         dec(&mut self.now.real_avc, &mut self.ev, self.seeding);
-        if let Some(rec) = self.avs.get_mut(&av) {
-            if rec.navc == 0 && !self.seeding {
-                self.ev.underflows += 1;
-            }
-            rec.navc = rec.navc.saturating_sub(1);
-            if rec.materialized {
-                dec(&mut self.now.lazy_avc, &mut self.ev, self.seeding);
-            }
+        if mat {
+            dec(&mut self.now.lazy_avc, &mut self.ev, self.seeding);
         }
     }
 
@@ -288,32 +276,44 @@ impl AnonShard {
         }
     }
 
-    /// Seeding found the AVCs `avcs` (with their anon_vmas `avs`) on a live
-    /// VMA. An anon_vma counts as materialised when it has been forked from
-    /// (a child anon_vma names it as parent: `num_children > 1`): lazy would
-    /// have needed it. One forked from whose children all exited is counted
-    /// as lazy; that is the seeding's approximation.
-    fn seed_vma(&mut self, avcs: &[usize], avs: &[usize]) {
-        for (&avc, &av) in avcs.iter().zip(avs.iter()) {
-            let known = self.avs.get(&av).is_some();
-            // SAFETY: `av` is linked from a live VMA whose mm is read-locked
-            // by the caller: it cannot be freed meanwhile.
-            let forked_from = unsafe { sys::rs_anon_vma_num_children(av as *mut _) } > 1;
-            if self.link(avc, av, forked_from) {
-                self.ev.seeded_avc += 1;
-                if !known {
-                    self.ev.seeded_av += 1;
-                }
-            }
-            if forked_from {
-                self.materialize(&[av]);
-            }
+    /// Seeding found `av` with `nr` AVCs in its real tree, counted under
+    /// its real lock (held by the caller until this returns: no tap on `av`
+    /// runs meanwhile). The first time, the record's count becomes `nr`
+    /// exactly; the totals move by the difference. An anon_vma counts as
+    /// materialised when it has been forked from (`forked_from`: a child
+    /// anon_vma names it as parent, `num_children > 1`): lazy would have
+    /// needed it. One forked from whose children all exited is counted as
+    /// lazy; that is the seeding's approximation.
+    fn seed_av(&mut self, av: usize, nr: u64, forked_from: bool) {
+        let known = self.avs.get(&av).is_some();
+        let Some(rec) = self.av_rec(av, false) else {
+            return;
+        };
+        if rec.seeded {
+            return;
         }
+        rec.seeded = true;
+        let old = u64::from(rec.navc);
+        rec.navc = u32::try_from(nr).unwrap_or(u32::MAX);
+        let mat = rec.materialized;
+        let n = &mut self.now;
+        n.real_avc = n.real_avc.saturating_sub(old).saturating_add(nr);
+        if mat {
+            n.lazy_avc = n.lazy_avc.saturating_sub(old).saturating_add(nr);
+        }
+        self.ev.seeded_avc += nr;
+        if !known {
+            self.ev.seeded_av += 1;
+        }
+        if forked_from {
+            self.materialize(&[av]);
+        }
+        self.mark_hw();
     }
 
-    /// Records in the shard (one per live anon_vma and AVC it knows).
-    fn records(&self) -> (usize, usize) {
-        (self.now.real_av as usize, self.now.real_avc as usize)
+    /// Records in the shard (one per live anon_vma it knows).
+    fn records(&self) -> usize {
+        self.now.real_av as usize
     }
 }
 
@@ -387,14 +387,14 @@ impl Anon {
         self.reset_hw();
     }
 
-    /// The kernel linked `avc` into `av`'s tree.
-    pub(crate) fn avc_insert(&self, avc: usize, av: usize) {
-        self.shard(av).avc_insert(avc, av);
+    /// The kernel linked an AVC into `av`'s tree.
+    pub(crate) fn avc_insert(&self, av: usize) {
+        self.shard(av).avc_insert(av);
     }
 
-    /// The kernel unlinked `avc` from `av`'s tree.
-    pub(crate) fn avc_remove(&self, avc: usize, av: usize) {
-        self.shard(av).avc_remove(avc);
+    /// The kernel unlinked an AVC from `av`'s tree.
+    pub(crate) fn avc_remove(&self, av: usize) {
+        self.shard(av).avc_remove(av);
     }
 
     /// A VMA whose chain holds `avs` is being forked (`over`: the chain was
@@ -415,20 +415,26 @@ impl Anon {
         }
     }
 
-    /// Seeding found a VMA with the AVCs `avcs` (and anon_vmas `avs`).
-    pub(crate) fn seed_vma(&self, avcs: &[usize], avs: &[usize], over: bool) {
+    /// Seeding found `vma`: counted, and each anon_vma of its chain seeded
+    /// under its real lock ([`AnonShard::seed_av`]). Sleeps.
+    pub(crate) fn seed_vma(&self, vma: &LockedVma) {
         self.vma_base.add(1, Relaxed);
-        for (&avc, &av) in avcs.iter().zip(avs.iter()) {
-            self.shard(av).seed_vma(&[avc], &[av]);
-        }
-        if let (true, Some(&av)) = (over, avs.first()) {
+        let mut first = None;
+        let whole = vma.for_each_anon_vma(&mut |g| {
+            let av = g.key();
+            first.get_or_insert(av);
+            self.shard(av)
+                .seed_av(av, g.nr_avcs() as u64, g.num_children() > 1);
+        });
+        if let (false, Some(av)) = (whole, first) {
             self.shard(av).ev.chain_overflow += 1;
         }
     }
 
-    /// A VMA was allocated (`freed`: was freed). Per CPU, no lock.
-    pub(crate) fn vma_event(&self, freed: bool) {
-        self.vma_ctrs.this_cpu()[usize::from(freed)].add(1, Relaxed);
+    /// A VMA was allocated (`freed`: was freed), in a tap on `cpu`. Per
+    /// CPU, no lock.
+    pub(crate) fn vma_event(&self, cpu: u32, freed: bool) {
+        self.vma_ctrs.on(cpu)[usize::from(freed)].add(1, Relaxed);
     }
 
     fn vma_sums(&self) -> (u64, u64) {
@@ -477,31 +483,29 @@ impl Anon {
     }
 
     /// Records over every shard (one shard lock at a time) and the
-    /// allocator's real size of each: (anon_vmas, AVCs, bytes of both).
-    fn records(&self) -> (usize, usize, usize) {
+    /// allocator's real size of them: (anon_vmas, bytes).
+    fn records(&self) -> (usize, usize) {
         use kernel::rbtree::RBTreeNode;
         let av = crate::kmalloc_bytes(core::mem::size_of::<RBTreeNode<usize, AvRec>>());
-        let avc = crate::kmalloc_bytes(core::mem::size_of::<RBTreeNode<usize, usize>>());
-        let (mut n_av, mut n_avc) = (0usize, 0usize);
-        for s in self.shards.iter() {
-            let (a, c) = s.lock().records();
-            n_av += a;
-            n_avc += c;
-        }
-        (n_av, n_avc, n_av * av + n_avc * avc)
+        let n_av = self
+            .shards
+            .iter()
+            .map(|s| s.lock().records())
+            .sum::<usize>();
+        (n_av, n_av * av)
     }
 
     /// Bytes of the records (the allocator's real size of a red-black
     /// node) and of the shards.
     pub(crate) fn bytes(&self) -> usize {
         let shard = crate::kmalloc_bytes(core::mem::size_of::<SpinLock<AnonShard>>());
-        self.shards.len() * shard + self.vma_ctrs.bytes() + self.records().2
+        self.shards.len() * shard + self.vma_ctrs.bytes() + self.records().1
     }
 
     /// Bytes of the records per real anon_vma tracked (its own and its
     /// AVCs'), 0 when none.
     pub(crate) fn record_bytes_per_anon_vma(&self) -> usize {
-        let (n_av, _, bytes) = self.records();
+        let (n_av, bytes) = self.records();
         bytes.checked_div(n_av).unwrap_or(0)
     }
 }
@@ -526,7 +530,6 @@ impl AnonEvents {
         self.vma_alloc += o.vma_alloc;
         self.seeded_av += o.seeded_av;
         self.seeded_avc += o.seeded_avc;
-        self.dup_avc += o.dup_avc;
         self.unknown_avc += o.unknown_avc;
         self.unknown_avc_seeding += o.unknown_avc_seeding;
         self.unknown_put += o.unknown_put;

@@ -12,9 +12,12 @@
 #include <linux/topology.h>
 #include "local_helper.h"
 
-int rs_numa_node_id(void)
+void rs_tap_ctx(struct rs_tap_ctx *c)
 {
-	return numa_node_id();
+	c->task = current;
+	c->cpu = raw_smp_processor_id();
+	c->node = numa_node_id();
+	c->in_task = in_task();
 }
 
 int rs_collect_mms(struct mm_struct **out, int max)
@@ -52,6 +55,27 @@ int rs_vma_avcs(struct vm_area_struct *vma, struct anon_vma_chain **avcs,
 	return n;
 }
 
+/* anon_vma_lock_read() and its unlock, from mm/internal.h (no header a module sees). */
+void rs_anon_vma_lock_read(struct anon_vma *av)
+{
+	down_read(&av->root->rwsem);
+}
+
+void rs_anon_vma_unlock_read(struct anon_vma *av)
+{
+	up_read(&av->root->rwsem);
+}
+
+unsigned long rs_anon_vma_nr_avcs(struct anon_vma *av)
+{
+	struct rb_node *n;
+	unsigned long count = 0;
+
+	for (n = rb_first_cached(&av->rb_root); n; n = rb_next(n))
+		count++;
+	return count;
+}
+
 unsigned long rs_anon_vma_num_children(struct anon_vma *av)
 {
 	return READ_ONCE(av->num_children);
@@ -82,11 +106,6 @@ int rs_cpu_to_node(unsigned int cpu)
 void rs_cond_resched(void)
 {
 	cond_resched();
-}
-
-int rs_in_task(void)
-{
-	return in_task();
 }
 
 bool rs_module_get(void)

@@ -136,6 +136,68 @@ impl Drop for IMmapRead<'_> {
     }
 }
 
+/// Proof that the current task holds a mapping's real `i_mmap_rwsem` for
+/// write for `'a`: given to the file-rmap insert and remove taps (the real
+/// kernel's callers hold it around `mapping_rmap_tree_insert*()` and
+/// `mapping_rmap_tree_remove()`) and lent by an [`IMmapWrite`] guard.
+/// The shadow changes a file's table entry only under it
+/// ([`crate::shadow::Shadow`]). Not `Send`: the lock is the task's.
+pub(crate) struct IMmapHeld<'a> {
+    mapping: usize,
+    _p: PhantomData<(&'a (), *mut ())>,
+}
+
+impl IMmapHeld<'_> {
+    /// The token for `mapping`.
+    ///
+    /// # Safety
+    ///
+    /// The current task holds `mapping`'s `i_mmap_rwsem` for write, and
+    /// keeps it for as long as the token lives.
+    pub(crate) unsafe fn assume(mapping: usize) -> Self {
+        Self {
+            mapping,
+            _p: PhantomData,
+        }
+    }
+
+    /// The mapping whose lock is held.
+    pub(crate) fn mapping(&self) -> usize {
+        self.mapping
+    }
+}
+
+/// The real `i_mmap_rwsem` of a VMA's mapping held for write by the seeding
+/// walk; released on drop. The VMA's mm is read-locked meanwhile (the
+/// kernel's order: mmap_lock, then i_mmap_rwsem), which keeps the VMA, its
+/// file and the mapping live. Nothing may allocate with a sleeping flag
+/// while it is held (reclaim takes this lock).
+///
+/// # Invariants
+///
+/// The current task holds `m`'s `i_mmap_rwsem` for write; `m` is live.
+#[must_use = "the real i_mmap_rwsem is released when the guard is dropped"]
+pub(crate) struct IMmapWrite<'a> {
+    m: *mut bindings::address_space,
+    _p: PhantomData<(&'a (), *mut ())>,
+}
+
+impl IMmapWrite<'_> {
+    /// The proof of the lock, for the shadow's calls made under it.
+    pub(crate) fn held(&mut self) -> IMmapHeld<'_> {
+        // SAFETY: held for write until `self` drops (type invariant); the
+        // token borrows `self`, so it cannot outlive the guard.
+        unsafe { IMmapHeld::assume(self.m as usize) }
+    }
+}
+
+impl Drop for IMmapWrite<'_> {
+    fn drop(&mut self) {
+        // SAFETY: held for write by this task (type invariant).
+        unsafe { bindings::up_write(&raw mut (*self.m).i_mmap_rwsem) };
+    }
+}
+
 /// The path of a referenced file, or `?`.
 pub(crate) fn file_path<'a>(file: &FileRef, buf: &'a mut [u8; 256]) -> &'a str {
     // SAFETY: the file is live (we hold a reference); `d_path` writes into
@@ -249,25 +311,86 @@ impl LockedVma {
         unsafe { VmaView::read(self.0) }
     }
 
-    /// The anon_vmas (and AVCs) of the VMA's chain, at most
-    /// [`crate::anon::MAX_CHAIN`]; how many, and whether it was longer.
-    pub(crate) fn anon_chain(
-        &self,
-        avcs: &mut [usize; crate::anon::MAX_CHAIN],
-        avs: &mut [usize; crate::anon::MAX_CHAIN],
-    ) -> (usize, bool) {
+    /// For a file VMA: its view, with its mapping's real `i_mmap_rwsem`
+    /// taken for write (sleeps). The mm's read lock (the guard lending
+    /// `self`) keeps the VMA, its file and so the mapping live.
+    pub(crate) fn lock_i_mmap(&self) -> Option<(VmaView, IMmapWrite<'_>)> {
+        let v = self.view()?;
+        let m = v.mapping() as *mut bindings::address_space;
+        // SAFETY: `m` is the live mapping of a live file VMA (above); the
+        // caller holds only the mmap lock, which orders before it.
+        unsafe { bindings::down_write(&raw mut (*m).i_mmap_rwsem) };
+        Some((v, IMmapWrite { m, _p: PhantomData }))
+    }
+
+    /// Calls `f` on each anon_vma of the VMA's chain (at most
+    /// [`crate::anon::MAX_CHAIN`]), one at a time with its real lock held
+    /// for read; false when the chain was longer (the rest not visited).
+    /// Sleeps (the anon_vma locks).
+    pub(crate) fn for_each_anon_vma(&self, f: &mut dyn FnMut(&AnonVmaRead<'_>)) -> bool {
+        let mut avcs = [0usize; crate::anon::MAX_CHAIN];
+        let mut avs = [0usize; crate::anon::MAX_CHAIN];
         // SAFETY: the VMA is live and its mm read-locked; a VMA with an
         // anon_vma only changes its chain under the mmap write lock (a
         // fault's `__anon_vma_prepare()` only links a first AVC while
         // `vma->anon_vma` is NULL, and then under the anon_vma lock before
         // setting it: we read the chain only once it is set).
-        unsafe {
+        let (n, over) = unsafe {
             if crate::sys::rs_vma_anon_vma(self.0).is_null() {
                 (0, false)
             } else {
-                crate::anon::chain(self.0, avcs, avs)
+                crate::anon::chain(self.0, &mut avcs, &mut avs)
             }
+        };
+        for &av in &avs[..n] {
+            let av = av as *mut bindings::anon_vma;
+            // SAFETY: `av` is linked from this VMA (an AVC of its chain),
+            // which keeps it (and its root) live while the mm is
+            // read-locked. Sleeps; the kernel's order (mmap_lock, then the
+            // anon_vma lock) is kept: the caller holds only the mmap lock.
+            unsafe { crate::sys::rs_anon_vma_lock_read(av) };
+            f(&AnonVmaRead {
+                av,
+                _p: PhantomData,
+            });
+            // SAFETY: taken just above by this task.
+            unsafe { crate::sys::rs_anon_vma_unlock_read(av) };
         }
+        !over
+    }
+}
+
+/// A real anon_vma with its root's rwsem held for read, lent to a
+/// callback: the real kernel's AVC links and unlinks on it (and so their
+/// taps, which run under that lock held for write) wait until it returns.
+/// Nothing may allocate with a sleeping flag meanwhile (reclaim walks the
+/// anon rmap and takes this lock).
+///
+/// # Invariants
+///
+/// `av` is live and the current task holds its root's rwsem for read.
+pub(crate) struct AnonVmaRead<'a> {
+    av: *mut bindings::anon_vma,
+    _p: PhantomData<(&'a (), *mut ())>,
+}
+
+impl AnonVmaRead<'_> {
+    /// The anon_vma's address (the shadow's key).
+    pub(crate) fn key(&self) -> usize {
+        self.av as usize
+    }
+
+    /// The AVCs in its real interval tree (bounded by the live AVCs).
+    pub(crate) fn nr_avcs(&self) -> usize {
+        // SAFETY: live, and its tree stable under the lock (invariants).
+        unsafe { crate::sys::rs_anon_vma_nr_avcs(self.av) as usize }
+    }
+
+    /// Its `num_children` (stable under the lock: children are added and
+    /// removed with the root's rwsem held for write).
+    pub(crate) fn num_children(&self) -> usize {
+        // SAFETY: live (invariants).
+        unsafe { crate::sys::rs_anon_vma_num_children(self.av) as usize }
     }
 }
 

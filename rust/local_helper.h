@@ -33,8 +33,19 @@ enum {
 	RS_SIZEOF_ANON_VMA = sizeof(struct anon_vma),
 };
 
-/* numa_node_id() of the current CPU. */
-int rs_numa_node_id(void);
+/*
+ * What a tap needs of the context it runs in, in one call (each of these is
+ * a static inline or a per-CPU read that Rust reaches only through an
+ * out-of-line helper). Read in a kprobe handler (preemption off), cpu and
+ * node stay true until it returns.
+ */
+struct rs_tap_ctx {
+	void *task;		/* current */
+	unsigned int cpu;	/* raw_smp_processor_id() */
+	int node;		/* numa_node_id() */
+	int in_task;		/* in_task() */
+};
+void rs_tap_ctx(struct rs_tap_ctx *c);
 /*
  * Stores up to @max mm_structs of live processes in @out, each with a
  * reference from get_task_mm() (drop with mmput()); returns how many.
@@ -46,6 +57,15 @@ int rs_collect_mms(struct mm_struct **out, int max);
  */
 int rs_vma_avcs(struct vm_area_struct *vma, struct anon_vma_chain **avcs,
 		struct anon_vma **avs, int max);
+/*
+ * anon_vma_lock_read(@av) / anon_vma_unlock_read(@av) (mm/internal.h):
+ * @av's root rwsem, for read.
+ * Sleeps. The caller keeps @av live (a VMA of a read-locked mm links it).
+ */
+void rs_anon_vma_lock_read(struct anon_vma *av);
+void rs_anon_vma_unlock_read(struct anon_vma *av);
+/* The AVCs in @av's interval tree; the caller holds its root's rwsem. */
+unsigned long rs_anon_vma_nr_avcs(struct anon_vma *av);
 /* @av->num_children (racy read: a classification hint). */
 unsigned long rs_anon_vma_num_children(struct anon_vma *av);
 /*
@@ -58,8 +78,6 @@ void rs_cond_resched(void);
 /* cpu_online(@cpu), cpu_to_node(@cpu). */
 int rs_cpu_online(unsigned int cpu);
 int rs_cpu_to_node(unsigned int cpu);
-/* in_task(): process context, not in an interrupt, softirq or NMI. */
-int rs_in_task(void);
 /* try_module_get(THIS_MODULE), module_put(THIS_MODULE). */
 bool rs_module_get(void);
 void rs_module_put(void);

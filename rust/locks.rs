@@ -26,6 +26,7 @@
 //! lockdep class per tree index, and lockdep tracks at most 48 held locks);
 //! files with more trees replay `single` only and count the skips.
 
+use crate::fast::Atomic;
 use core::{
     marker::{PhantomData, PhantomPinned},
     pin::Pin,
@@ -33,10 +34,7 @@ use core::{
 use kernel::{
     bindings,
     prelude::*,
-    sync::{
-        atomic::{Atomic, Relaxed},
-        Arc, LockClassKey,
-    },
+    sync::{atomic::Relaxed, Arc, LockClassKey},
     types::Opaque,
 };
 

@@ -8,13 +8,12 @@
 //! of the CPU it runs on (kprobe handlers run with preemption disabled, so
 //! that CPU does not change under it): no cache line written by a tap is
 //! shared with another CPU's taps. Readers (debugfs) walk every slot without
-//! a lock; the slots hold atomics, so a sum read while taps run is a sum of
-//! values each read whole.
+//! a lock; the slots hold atomics ([`crate::fast`]'s: one inline
+//! instruction each), so a sum read while taps run is a sum of values each
+//! read whole.
 
-use kernel::{
-    prelude::*,
-    sync::atomic::{Atomic, Relaxed},
-};
+use crate::fast::Atomic;
+use kernel::{prelude::*, sync::atomic::Relaxed};
 
 /// One slot, on cache lines of its own (64 B lines; 128 keeps the adjacent
 /// line prefetcher from pairing two CPUs' slots).
@@ -48,6 +47,14 @@ impl<T: Sync> PerCpu<T> {
         let cpu = unsafe { kernel::bindings::raw_smp_processor_id() } as usize;
         // `nr_cpu_ids` bounds every CPU id; the fallback is never taken.
         &self.slots[cpu.min(self.slots.len() - 1)].0
+    }
+
+    /// The slot of `cpu`: in a tap, the CPU it runs on
+    /// ([`crate::sys::TapCtx::cpu`], read once per hit), which saves the
+    /// out-of-line CPU-id call of [`PerCpu::this_cpu`].
+    pub(crate) fn on(&self, cpu: u32) -> &T {
+        // `nr_cpu_ids` bounds every CPU id; the fallback is never taken.
+        &self.slots[(cpu as usize).min(self.slots.len() - 1)].0
     }
 
     /// Every slot.

@@ -30,6 +30,7 @@
 //!   `task_work_cancel()` is not exported to modules, so this pin is what
 //!   makes the callback's module text safe.
 
+use crate::fast::Atomic;
 use crate::{
     locks::{Design, FileLocks, Op},
     percpu::PerCpu,
@@ -41,7 +42,7 @@ use kernel::{
     bindings,
     prelude::*,
     sync::{
-        atomic::{Acquire, Atomic, Relaxed, Release},
+        atomic::{Acquire, Relaxed, Release},
         Arc,
     },
 };

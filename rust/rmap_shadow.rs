@@ -13,14 +13,12 @@
 use kernel::{
     new_mutex,
     prelude::*,
-    sync::{
-        atomic::{Atomic, Relaxed},
-        Arc, Mutex,
-    },
+    sync::{atomic::Relaxed, Arc, Mutex},
 };
 
 mod anon;
 mod dfs;
+mod fast;
 mod input;
 mod itree;
 mod kmm;
@@ -40,6 +38,7 @@ mod verify;
 mod views;
 
 use anon::Anon;
+use fast::Atomic;
 use kmm::VmaView;
 use kprobe::{KprobeHandler, KprobeSet, Regs};
 use locks::Op;
@@ -165,17 +164,6 @@ pub(crate) fn nr_node_ids() -> u32 {
 pub(crate) fn kmalloc_bytes(size: usize) -> usize {
     // SAFETY: no preconditions.
     unsafe { sys::rs_kmalloc_bytes(size) }
-}
-
-/// The current CPU and its NUMA node (a snapshot: the caller may migrate).
-pub(crate) fn cpu_node() -> (u32, u32) {
-    // SAFETY: no preconditions; the values are only used as placement hints.
-    unsafe {
-        (
-            kernel::bindings::raw_smp_processor_id(),
-            sys::rs_numa_node_id() as u32,
-        )
-    }
 }
 
 /// What the taps do (`mode` debugfs file).
@@ -458,12 +446,14 @@ impl KprobeHandler for Tap {
         if mode == Mode::Empty {
             return;
         }
-        // Preemption is off in a kprobe handler: this CPU's slot stays ours.
-        let cpu = sh.taps.this_cpu();
+        // One call for the task, CPU and node. Preemption is off in a
+        // kprobe handler: this CPU's slot stays ours until we return.
+        let cx = sys::tap_ctx();
+        let cpu = sh.taps.on(cx.cpu);
         // The shadow's spinlocks are not irqsave: a tap must never take them
         // from interrupt context. None of the probed functions runs there;
         // if one ever does, the event is counted and ignored.
-        if !sys::in_task() {
+        if !cx.in_task {
             cpu.not_task();
             return;
         }
@@ -472,11 +462,11 @@ impl KprobeHandler for Tap {
             return;
         }
         if sh.timing_on.load(Relaxed) == 0 {
-            self.handle(regs, mode);
+            self.handle(regs, mode, &cx);
             return;
         }
         let t0 = locks::now_ns();
-        self.handle(regs, mode);
+        self.handle(regs, mode, &cx);
         cpu.record(self.kind as usize, locks::now_ns().saturating_sub(t0));
     }
 }
@@ -484,7 +474,7 @@ impl KprobeHandler for Tap {
 impl Tap {
     /// The tap's work in a mode that keeps the shadow (atomic context);
     /// the lock replays are queued only in [`Mode::All`].
-    fn handle(&self, regs: &Regs, mode: Mode) {
+    fn handle(&self, regs: &Regs, mode: Mode, cx: &sys::TapCtx) {
         let sh = &*self.shared;
         let replay = mode == Mode::All;
         let vma = regs.arg(0);
@@ -503,15 +493,16 @@ impl Tap {
                 // SAFETY: `insert_after(vma, prev, mapping)`: `prev` is the
                 // fork parent's VMA, live and linked, its mm write-locked.
                 let prev = prev.and_then(|p| unsafe { VmaView::read(p as *const _) });
-                let (cpu, node) = cpu_node();
-                let task = kernel::task::Task::current_raw() as usize;
                 let v = v.with_mapping(mapping);
                 // The hold to replay: timed only when a replay is queued.
                 let t0 = if replay { locks::now_ns() } else { 0 };
-                let touched =
-                    sh.shadow
-                        .link(&v, prev.map(|p| (p.vma(), p.start())), task, cpu, node);
-                if let Some((l, tree)) = touched.filter(|_| replay) {
+                // SAFETY: the real kernel's callers of the insert functions
+                // hold `mapping`'s `i_mmap_rwsem` for write until after they
+                // return, so past this handler.
+                let mut held = unsafe { kmm::IMmapHeld::assume(mapping) };
+                let prev = prev.map(|p| (p.vma(), p.start()));
+                let touched = sh.shadow.link(&v, prev, cx, &mut held, replay);
+                if let Some((l, tree)) = touched {
                     let ns = locks::now_ns().saturating_sub(t0);
                     replay::queue(sh, &l, Op::Insert, tree, ns);
                 }
@@ -523,14 +514,14 @@ impl Tap {
                 let Some(v) = (unsafe { VmaView::read(vma as *const _) }) else {
                     return;
                 };
-                let (cpu, node) = cpu_node();
-                let task = kernel::task::Task::current_raw() as usize;
                 // The hold to replay: timed only when a replay is queued.
                 let t0 = if replay { locks::now_ns() } else { 0 };
-                let touched = sh
-                    .shadow
-                    .unlink(vma, v.start(), regs.arg(1), task, cpu, node);
-                if let Some((l, tree)) = touched.filter(|_| replay) {
+                // SAFETY: `mapping_rmap_tree_remove(vma, mapping)`'s callers
+                // hold `mapping`'s `i_mmap_rwsem` for write until after it
+                // returns, so past this handler.
+                let mut held = unsafe { kmm::IMmapHeld::assume(regs.arg(1)) };
+                let touched = sh.shadow.unlink(vma, v.start(), cx, &mut held, replay);
+                if let Some((l, tree)) = touched {
                     let ns = locks::now_ns().saturating_sub(t0);
                     replay::queue(sh, &l, Op::Remove, tree, ns);
                 }
@@ -540,16 +531,15 @@ impl Tap {
                 // Kernel-supplied values: never an overflow panic in a probe.
                 let last = start.saturating_add((regs.arg(3) as u64).max(1) - 1);
                 let t0 = if replay { locks::now_ns() } else { 0 };
-                let found = sh.shadow.walk(mapping, start, last);
+                let found = sh.shadow.walk(cx.cpu, mapping, start, last);
                 if let Some((l, _)) = found.filter(|_| replay) {
                     let ns = locks::now_ns().saturating_sub(t0);
                     replay::queue(sh, &l, Op::Walk, 0, ns);
                 }
             }
             TapKind::Free => {
-                let task = kernel::task::Task::current_raw() as usize;
-                sh.shadow.vma_freed(task, vma);
-                sh.anon.vma_event(true);
+                sh.shadow.vma_freed(cx.task, vma);
+                sh.anon.vma_event(cx.cpu, true);
             }
             // Counted in `pre` (`stats`' anon.prepare, anon.clone, anon.fork
             // and anon.unlink are these hits): no lock.
@@ -564,8 +554,9 @@ impl Tap {
                 let (n, over) = unsafe { anon::chain(pvma, &mut avcs, &mut avs) };
                 sh.anon.fork(&avs[..n], over);
             }
-            TapKind::AvcInsert => sh.anon.avc_insert(vma, regs.arg(1)),
-            TapKind::AvcRemove => sh.anon.avc_remove(vma, regs.arg(1)),
+            // `(avc, anon_vma)`: only the anon_vma is recorded.
+            TapKind::AvcInsert => sh.anon.avc_insert(regs.arg(1)),
+            TapKind::AvcRemove => sh.anon.avc_remove(regs.arg(1)),
             TapKind::PutAnonVma => {
                 // SAFETY: at the entry of `__put_anon_vma()` the anon_vma
                 // (and its root, which it pins) are live.
@@ -573,14 +564,13 @@ impl Tap {
                 let root = (!root.is_null()).then_some(root as usize);
                 sh.anon.put(vma, root);
             }
-            TapKind::VmaAlloc => sh.anon.vma_event(false),
+            TapKind::VmaAlloc => sh.anon.vma_event(cx.cpu, false),
             TapKind::VmaDup => {
-                sh.anon.vma_event(false);
+                sh.anon.vma_event(cx.cpu, false);
                 // SAFETY: at the entry of `vm_area_dup(orig)` the original
                 // is live and its mm write-locked: its fields are stable.
                 if let Some(o) = unsafe { VmaView::read(vma as *const _) } {
-                    let task = kernel::task::Task::current_raw() as usize;
-                    sh.shadow.note_dup(task, &o);
+                    sh.shadow.note_dup(cx.task, &o);
                 }
             }
             // Counted in `pre`, nothing else.

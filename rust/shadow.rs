@@ -17,15 +17,22 @@
 //!   that changes them (`mapping_rmap_tree_insert*`, `_remove`) runs with the
 //!   real kernel holding that file's `i_mmap_rwsem` for write, which already
 //!   serialises them: the per-file lock is uncontended by construction
-//!   between taps. It is shared only with the rarer readers: rmap walks
-//!   (the real lock held for read), the seeding walk (which runs beside the
-//!   real lock, inside `mmap_read_lock`) and debugfs (`verify` takes the
-//!   real lock for read first). Order: real kernel locks, then this one.
+//!   between taps, and the seeding walk takes that real lock for write
+//!   too before it links a VMA. It is shared only with the rarer readers:
+//!   rmap walks (the real lock held for read, or about to be) and debugfs
+//!   (`verify` takes the real lock for read first). Order: real kernel
+//!   locks, then this one.
 //! - **Finding a file's shadow** ([`Shadow`]'s shards): a table of
 //!   [`SHARDS`] red-black trees keyed by `address_space`, each under its
 //!   own spinlock, held only to look up, insert or remove one entry (never
 //!   together with a file's lock). Unrelated files meet on a shard lock
-//!   only by hash collision.
+//!   only by hash collision. Invariant: a file's entry is inserted,
+//!   replaced or removed only by a holder of that file's real
+//!   `i_mmap_rwsem` for write ([`IMmapHeld`]: the insert and remove taps,
+//!   and the seeding walk), or by [`Shadow::clear`] while no tap and no
+//!   walk runs. So those holders use a file's shadow borrowed, with no
+//!   reference count taken or dropped per event; readers without the real
+//!   write lock (rmap walks, debugfs) take a reference.
 //! - **Per-task placement hints** ([`Memo`]): no lock; each task writes
 //!   only its own hashed slot (see there).
 //! - **Counters**: per CPU ([`PerCpu`]), summed on read. The only shared
@@ -41,13 +48,16 @@
 //! reclaim or use the reserves); a failure is a counted drop that marks the
 //! file degraded, and `verify` says so.
 
+use crate::fast::Atomic;
 use crate::{
     itree::{ITree, InsertError},
+    kmm::IMmapHeld,
     kmm::{FileRef, VmaView},
     locks::FileLocks,
     percpu::PerCpu,
     policy::{hash_ptr, Policy, TreeCount},
     pool::NodeStore,
+    sys::TapCtx,
     Shared,
 };
 use kernel::{
@@ -55,7 +65,7 @@ use kernel::{
     prelude::*,
     rbtree::{RBTree, RBTreeNode},
     sync::{
-        atomic::{Acquire, Atomic, Relaxed, Release},
+        atomic::{Acquire, Relaxed, Release},
         Arc, SpinLock,
     },
 };
@@ -110,7 +120,8 @@ impl FileShadow {
     }
 }
 
-/// What a tap hands to the lock replay: the file's locks and the tree.
+/// What a tap hands to the lock replay: the file's locks and the tree
+/// (only when asked for: taking the reference costs two atomic operations).
 pub(crate) type Touched = Option<(Arc<FileLocks>, u32)>;
 
 /// The shadow's counters, by index into its per-CPU counter arrays.
@@ -457,13 +468,15 @@ impl Shadow {
         self.seeding.store(u32::from(on), Relaxed);
     }
 
-    fn count(&self, c: Ctr) {
-        self.ctrs.this_cpu()[c as usize].add(1, Relaxed);
+    /// Counts `c` in the slot of `cpu` (the tap's CPU: see
+    /// [`crate::sys::TapCtx`]; elsewhere a likely-local one).
+    fn count(&self, cpu: u32, c: Ctr) {
+        self.ctrs.on(cpu)[c as usize].add(1, Relaxed);
     }
 
     /// Counts a rebuild.
     pub(crate) fn count_rebuild(&self) {
-        self.count(Ctr::Rebuilds);
+        self.ctrs.this_cpu()[Ctr::Rebuilds as usize].add(1, Relaxed);
     }
 
     /// Every counter, summed over CPUs, in [`Ctr::ALL`] order.
@@ -480,13 +493,30 @@ impl Shadow {
         &self.shards[(hash_ptr(mapping) as usize) % SHARDS]
     }
 
-    /// The shadow of `mapping`, if any.
+    /// The shadow of `mapping`, if any, referenced (for readers that do
+    /// not hold the real lock: rmap walks, debugfs).
     pub(crate) fn lookup(&self, mapping: usize) -> Option<Arc<FileShadow>> {
         self.shard(mapping).lock().get(&mapping).cloned()
     }
 
+    /// The live shadow of the mapping whose real lock `held` proves, if
+    /// any, borrowed: no reference count is taken or dropped.
+    fn lookup_held<'h>(&'h self, held: &'h IMmapHeld<'_>) -> Option<&'h FileShadow> {
+        let m = held.mapping();
+        let p = self.shard(m).lock().get(&m).map(Arc::as_ptr).filter(|&p| {
+            // SAFETY: in the table, so alive while the shard is locked.
+            !unsafe { &*p }.is_dead()
+        })?;
+        // SAFETY: the table's entry for `m` is replaced or removed only by
+        // a holder of `m`'s real `i_mmap_rwsem` for write (this task, for
+        // as long as `held` lives: `release` needs it mutably, so this
+        // borrow ends first) or by `clear` (no tap or seeding then; type
+        // invariant): the table's reference keeps the shadow alive for 'h.
+        Some(unsafe { &*p })
+    }
+
     /// Creates the shadow of the file of `v` (not in the table yet).
-    fn new_file(&self, v: &VmaView) -> Result<Arc<FileShadow>> {
+    fn new_file(&self, v: &VmaView, cpu: u32) -> Result<Arc<FileShadow>> {
         let ntrees = self.ntrees.load(Relaxed).max(1);
         let mut trees = KVec::with_capacity(ntrees as usize, ATOMIC)?;
         let nr_nodes = crate::nr_node_ids().max(1);
@@ -504,7 +534,7 @@ impl Shadow {
         }
         let locks = FileLocks::new(ntrees as usize).ok();
         if locks.is_none() {
-            self.count(Ctr::LockAlloc);
+            self.count(cpu, Ctr::LockAlloc);
         }
         // SAFETY: `v`'s file is the file of a live VMA.
         let file = unsafe { FileRef::get(v.file()) };
@@ -524,53 +554,55 @@ impl Shadow {
         )
     }
 
-    /// The live shadow of `v`'s file, created if there is none (within
-    /// `max_files`). Counts the drop when it cannot be.
-    fn get_or_create(&self, v: &VmaView) -> Option<Arc<FileShadow>> {
-        if let Some(f) = self.lookup(v.mapping()).filter(|f| !f.is_dead()) {
+    /// The live shadow of `v`'s file (whose real lock `held` proves),
+    /// created if there is none (within `max_files`). Counts the drop when
+    /// it cannot be.
+    fn get_or_create<'h>(
+        &'h self,
+        v: &VmaView,
+        cpu: u32,
+        held: &'h IMmapHeld<'_>,
+    ) -> Option<&'h FileShadow> {
+        if let Some(f) = self.lookup_held(held) {
             return Some(f);
         }
         if self.nfiles.fetch_add(1, Relaxed) >= u64::from(self.max_files) {
             self.nfiles.fetch_sub(1, Relaxed);
-            self.count(Ctr::FileLimit);
+            self.count(cpu, Ctr::FileLimit);
             return None;
         }
-        let made = self.new_file(v).and_then(|f| {
-            let node = RBTreeNode::new(v.mapping(), f.clone(), ATOMIC)?;
-            Ok((f, node))
+        let m = held.mapping();
+        let made = self.new_file(v, cpu).and_then(|f| {
+            let p = Arc::as_ptr(&f);
+            Ok((p, RBTreeNode::new(m, f, ATOMIC)?))
         });
-        let Ok((f, node)) = made else {
+        let Ok((p, node)) = made else {
             self.nfiles.fetch_sub(1, Relaxed);
-            self.count(Ctr::AllocFailures);
+            self.count(cpu, Ctr::AllocFailures);
             return None;
         };
-        // Whatever leaves the table is dropped after the shard lock.
-        let (winner, replaced, unused) = {
-            let mut map = self.shard(v.mapping()).lock();
-            match map.get(&v.mapping()) {
-                Some(other) if !other.is_dead() => (other.clone(), None, Some(node)),
-                _ => {
-                    // Empty, or a dead shadow its releaser has not removed
-                    // yet: ours replaces it (and takes over its count).
-                    let old = map.insert(node);
-                    (f, old, None)
-                }
-            }
-        };
-        if replaced.is_some() || unused.is_some() {
+        // Empty, or a dead shadow its releaser has not removed yet (seen
+        // only if a release failed to run: never, but harmless): ours
+        // replaces it (and takes over its count). Dropped after the lock.
+        let replaced = self.shard(m).lock().insert(node);
+        if replaced.is_some() {
             self.nfiles.fetch_sub(1, Relaxed);
         }
-        drop((replaced, unused));
-        Some(winner)
+        drop(replaced);
+        // SAFETY: just put in the table, which only a holder of `m`'s real
+        // lock (this task, while `held` lives) changes: see `lookup_held`.
+        Some(unsafe { &*p })
     }
 
-    /// Removes the dead `file` from the table, unless a new shadow already
-    /// replaced it.
-    fn release(&self, file: &Arc<FileShadow>) {
+    /// Removes the dead shadow at `file` (its address) from the table of
+    /// the mapping `held` proves locked. `held` is borrowed mutably so that
+    /// no borrowed shadow ([`Shadow::lookup_held`]) outlives its removal.
+    fn release(&self, held: &mut IMmapHeld<'_>, file: *const FileShadow) {
+        let m = held.mapping();
         let removed = {
-            let mut map = self.shard(file.mapping).lock();
-            match map.get(&file.mapping) {
-                Some(f) if Arc::ptr_eq(f, file) => map.remove(&file.mapping),
+            let mut map = self.shard(m).lock();
+            match map.get(&m) {
+                Some(f) if core::ptr::eq(Arc::as_ptr(f), file) => map.remove(&m),
                 _ => None,
             }
         };
@@ -586,6 +618,7 @@ impl Shadow {
     /// each other non-empty tree tried counts a search miss.
     fn search(
         &self,
+        cpu: u32,
         st: &mut FileState,
         guess: usize,
         mut f: impl FnMut(&mut ITree<NodeStore>) -> bool,
@@ -596,7 +629,7 @@ impl Shadow {
         }
         for (i, t) in st.trees.iter_mut().enumerate() {
             if i != guess && t.itree.len() != 0 {
-                self.count(Ctr::SearchMisses);
+                self.count(cpu, Ctr::SearchMisses);
                 if f(&mut t.itree) {
                     return Some(i);
                 }
@@ -606,14 +639,28 @@ impl Shadow {
     }
 
     /// The tree of `st` holding `(start, key)`, trying `guess` first.
-    fn find(&self, st: &mut FileState, start: u64, key: usize, guess: usize) -> Option<usize> {
-        self.search(st, guess, |t| t.contains(start, key))
+    fn find(
+        &self,
+        cpu: u32,
+        st: &mut FileState,
+        start: u64,
+        key: usize,
+        guess: usize,
+    ) -> Option<usize> {
+        self.search(cpu, st, guess, |t| t.contains(start, key))
     }
 
     /// Removes `(start, key)` from the tree of `st` holding it, trying
     /// `guess` first (one descent per tree tried); returns that tree.
-    fn take(&self, st: &mut FileState, start: u64, key: usize, guess: usize) -> Option<usize> {
-        self.search(st, guess, |t| t.remove(start, key))
+    fn take(
+        &self,
+        cpu: u32,
+        st: &mut FileState,
+        start: u64,
+        key: usize,
+        guess: usize,
+    ) -> Option<usize> {
+        self.search(cpu, st, guess, |t| t.remove(start, key))
     }
 
     /// Where the policy puts `vma` in `st` now.
@@ -636,86 +683,82 @@ impl Shadow {
         &self,
         v: &VmaView,
         prev: Option<(usize, u64)>,
-        task: usize,
-        cpu: u32,
-        node: u32,
+        cx: &TapCtx,
+        held: &mut IMmapHeld<'_>,
+        replay: bool,
     ) -> Touched {
         if !self.is_active() {
             return None;
         }
+        let (task, cpu, node) = (cx.task, cx.cpu, cx.node);
         let seeding = task == 0;
         // A dup hint is for this task's next link only.
         let dup = self.memo.take_dup(task);
         let recent = self.memo.take_removed(task, v.vma());
-        for _ in 0..2 {
-            let file = self.get_or_create(v)?;
-            let mut guard = file.state.lock();
-            if file.is_dead() {
-                // Its last VMA left meanwhile: make a new one.
-                continue;
-            }
-            let st = &mut *guard;
-            let n = st.trees.len();
-            if seeding && self.find(st, v.start(), v.vma(), 0).is_some() {
-                self.count(Ctr::DupLinks);
+        let file = self.get_or_create(v, cpu, held)?;
+        let mut guard = file.state.lock();
+        let st = &mut *guard;
+        let n = st.trees.len();
+        if seeding && self.find(cpu, st, v.start(), v.vma(), 0).is_some() {
+            self.count(cpu, Ctr::DupLinks);
+            return None;
+        }
+        let placed = if let Some(t) = recent.filter(|&t| (t as usize) < n) {
+            Some((t as usize, Ctr::PlacedRecord))
+        } else if let Some(t) = prev.and_then(|(p, ps)| self.find(cpu, st, ps, p, 0)) {
+            Some((t, Ctr::PlacedParent))
+        } else if let Some((o, os, _)) = dup.filter(|d| d.2 == v.mapping()) {
+            self.find(cpu, st, os, o, 0).map(|t| (t, Ctr::PlacedDup))
+        } else {
+            None
+        };
+        let (tree, how) =
+            placed.unwrap_or_else(|| (self.policy_tree(st, v.vma(), cpu, node), Ctr::PlacedPolicy));
+        let tree = tree.min(n.saturating_sub(1));
+        let t = st.trees.get_mut(tree)?;
+        match t.itree.insert(v.start(), v.last(), v.vma()) {
+            Ok(()) => {}
+            Err(InsertError::Dup) => {
+                self.count(cpu, Ctr::DupLinks);
                 return None;
             }
-            let placed = if let Some(t) = recent.filter(|&t| (t as usize) < n) {
-                Some((t as usize, Ctr::PlacedRecord))
-            } else if let Some(t) = prev.and_then(|(p, ps)| self.find(st, ps, p, 0)) {
-                Some((t, Ctr::PlacedParent))
-            } else if let Some((o, os, _)) = dup.filter(|d| d.2 == v.mapping()) {
-                self.find(st, os, o, 0).map(|t| (t, Ctr::PlacedDup))
-            } else {
-                None
-            };
-            let (tree, how) = placed
-                .unwrap_or_else(|| (self.policy_tree(st, v.vma(), cpu, node), Ctr::PlacedPolicy));
-            let tree = tree.min(n.saturating_sub(1));
-            let t = st.trees.get_mut(tree)?;
-            match t.itree.insert(v.start(), v.last(), v.vma()) {
-                Ok(()) => {}
-                Err(InsertError::Dup) => {
-                    self.count(Ctr::DupLinks);
-                    return None;
+            Err(InsertError::Full) => {
+                st.degraded = true;
+                self.count(cpu, Ctr::AllocFailures);
+                if st.total == 0 {
+                    // Never keep a file alive with no VMA shadowed.
+                    self.kill(cpu, file, st);
+                    drop(guard);
+                    let p: *const FileShadow = file;
+                    self.release(held, p);
                 }
-                Err(InsertError::Full) => {
-                    st.degraded = true;
-                    self.count(Ctr::AllocFailures);
-                    if st.total == 0 {
-                        // Never keep a file alive with no VMA shadowed.
-                        self.kill(&file, st);
-                        drop(guard);
-                        self.release(&file);
-                    }
-                    return None;
-                }
+                return None;
             }
-            t.inserts += 1;
-            st.total += 1;
-            self.count(how);
-            self.count(Ctr::Linked);
-            if seeding {
-                self.count(Ctr::Seeded);
-            }
-            return file.locks.clone().map(|l| (l, tree as u32));
         }
-        None
+        t.inserts += 1;
+        st.total += 1;
+        self.count(cpu, how);
+        self.count(cpu, Ctr::Linked);
+        if seeding {
+            self.count(cpu, Ctr::Seeded);
+        }
+        let locks = file.locks.as_ref().filter(|_| replay);
+        locks.map(|l| (l.clone(), tree as u32))
     }
 
     /// Marks `file` dead (its last VMA left); the caller then drops the
     /// state lock and calls [`Shadow::release`].
-    fn kill(&self, file: &FileShadow, st: &FileState) {
+    fn kill(&self, cpu: u32, file: &FileShadow, st: &FileState) {
         if st.degraded {
-            self.count(Ctr::ReleasedDegraded);
+            self.count(cpu, Ctr::ReleasedDegraded);
         }
         file.dead.store(1, Release);
     }
 
-    fn unknown_remove(&self) {
-        self.count(Ctr::UnknownRemoves);
+    fn unknown_remove(&self, cpu: u32) {
+        self.count(cpu, Ctr::UnknownRemoves);
         if self.seeding.load(Relaxed) != 0 {
-            self.count(Ctr::UnknownRemovesSeeding);
+            self.count(cpu, Ctr::UnknownRemovesSeeding);
         }
     }
 
@@ -726,40 +769,42 @@ impl Shadow {
         &self,
         vma: usize,
         start: u64,
-        mapping: usize,
-        task: usize,
-        cpu: u32,
-        node: u32,
+        cx: &TapCtx,
+        held: &mut IMmapHeld<'_>,
+        replay: bool,
     ) -> Touched {
         if !self.is_active() {
             return None;
         }
-        let Some(file) = self.lookup(mapping) else {
-            self.unknown_remove();
+        let (task, cpu, node) = (cx.task, cx.cpu, cx.node);
+        let Some(file) = self.lookup_held(held) else {
+            self.unknown_remove(cpu);
             return None;
         };
         let mut st = file.state.lock();
         let guess = self.policy_tree(&st, vma, cpu, node);
         let st_ref = &mut *st;
-        let Some(tree) = self.take(st_ref, start, vma, guess) else {
+        let Some(tree) = self.take(cpu, st_ref, start, vma, guess) else {
             drop(st);
-            self.unknown_remove();
+            self.unknown_remove(cpu);
             return None;
         };
         match st_ref.total.checked_sub(1) {
             Some(n) => st_ref.total = n,
-            None => self.count(Ctr::Underflows),
+            None => self.count(cpu, Ctr::Underflows),
         }
-        self.count(Ctr::Unlinked);
+        self.count(cpu, Ctr::Unlinked);
         self.memo.removed(task, vma, tree as u32);
-        let locks = file.locks.clone().map(|l| (l, tree as u32));
+        let locks = file.locks.as_ref().filter(|_| replay);
+        let locks = locks.map(|l| (l.clone(), tree as u32));
         if st_ref.total == 0 {
             // Degraded or not: the shadow never keeps the file alive past
             // its last shadowed VMA (not the file's last reference: the
             // VMA being unlinked still holds one).
-            self.kill(&file, st_ref);
+            self.kill(cpu, file, st_ref);
             drop(st);
-            self.release(&file);
+            let p: *const FileShadow = file;
+            self.release(held, p);
         }
         locks
     }
@@ -769,6 +814,7 @@ impl Shadow {
     /// Returns the file's locks and the VMAs found.
     pub(crate) fn walk(
         &self,
+        cpu: u32,
         mapping: usize,
         start: u64,
         last: u64,
@@ -784,7 +830,7 @@ impl Shadow {
                 t.itree.query(start, last, &mut |_| found += 1);
             }
         }
-        self.count(Ctr::Walks);
+        self.count(cpu, Ctr::Walks);
         Some((file.locks.clone()?, found))
     }
 
@@ -872,14 +918,14 @@ fn seed_all(shared: &Shared, anon: bool) -> Result {
             let g = mm.read();
             g.for_each_vma(&mut |vma| {
                 if anon {
-                    let mut avcs = [0usize; crate::anon::MAX_CHAIN];
-                    let mut avs = [0usize; crate::anon::MAX_CHAIN];
-                    let (n, over) = vma.anon_chain(&mut avcs, &mut avs);
-                    shared.anon.seed_vma(&avcs[..n], &avs[..n], over);
+                    shared.anon.seed_vma(vma);
                 }
-                if let Some(v) = vma.view() {
-                    let (cpu, node) = crate::cpu_node();
-                    shared.shadow.link(&v, None, 0, cpu, node);
+                // Under the file's real lock, as the taps: the only place a
+                // file's table entry may change (see `Shadow`).
+                if let Some((v, mut w)) = vma.lock_i_mmap() {
+                    shared
+                        .shadow
+                        .link(&v, None, &TapCtx::seeding(), &mut w.held(), false);
                 }
             });
         }

@@ -32,10 +32,47 @@ use kernel::ffi;
 // Generated into the build directory (next to `Kbuild`), outside `rust/`.
 include!("../local_generated.rs");
 
-/// Whether the current context is a task (not hard/soft interrupt or NMI).
-pub(crate) fn in_task() -> bool {
-    // SAFETY: no preconditions; reads the current preempt count.
-    unsafe { rs_in_task() != 0 }
+/// What a tap knows of where it runs, read once per hit ([`tap_ctx`]).
+#[derive(Clone, Copy)]
+pub(crate) struct TapCtx {
+    /// `current`'s address (a key: never dereferenced through this).
+    pub(crate) task: usize,
+    /// The CPU the handler runs on: it stays the same until the handler
+    /// returns (kprobe handlers run with preemption disabled).
+    pub(crate) cpu: u32,
+    /// That CPU's NUMA node.
+    pub(crate) node: u32,
+    /// Whether the hit is in task context (not hard/soft interrupt or NMI).
+    pub(crate) in_task: bool,
+}
+
+impl TapCtx {
+    /// The same outside a tap, for the seeding walk (process context:
+    /// `cpu` and `node` are then a snapshot, `task` is 0: no hints).
+    pub(crate) fn seeding() -> Self {
+        Self {
+            task: 0,
+            ..tap_ctx()
+        }
+    }
+}
+
+/// The current task, CPU, node and context kind, in one call.
+pub(crate) fn tap_ctx() -> TapCtx {
+    let mut c = rs_tap_ctx {
+        task: core::ptr::null_mut(),
+        cpu: 0,
+        node: 0,
+        in_task: 0,
+    };
+    // SAFETY: `c` is valid for writes; no other precondition.
+    unsafe { rs_tap_ctx(&mut c) };
+    TapCtx {
+        task: c.task as usize,
+        cpu: c.cpu,
+        node: c.node.max(0) as u32,
+        in_task: c.in_task != 0,
+    }
 }
 
 /// Takes a reference on this module (`try_module_get(THIS_MODULE)`); false

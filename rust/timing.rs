@@ -10,11 +10,9 @@
 //! 2^25 ns; longer durations land in the last bucket. A percentile is
 //! reported as the upper bound of the bucket it falls in.
 
+use crate::fast::Atomic;
 use crate::percpu::PerCpu;
-use kernel::{
-    prelude::*,
-    sync::atomic::{Atomic, Relaxed},
-};
+use kernel::{prelude::*, sync::atomic::Relaxed};
 
 /// Buckets per histogram.
 const BUCKETS: usize = 16 + (25 - 4) * 4;

@@ -183,7 +183,6 @@ pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     writeln!(f, "anon.vma_alloc {}", ev.vma_alloc)?;
     writeln!(f, "anon.seeded_av {}", ev.seeded_av)?;
     writeln!(f, "anon.seeded_avc {}", ev.seeded_avc)?;
-    writeln!(f, "anon.dup_avc {}", ev.dup_avc)?;
     writeln!(f, "anon.unknown_avc {}", ev.unknown_avc)?;
     writeln!(f, "anon.unknown_avc_seeding {}", ev.unknown_avc_seeding)?;
     writeln!(f, "anon.unknown_put {}", ev.unknown_put)?;
