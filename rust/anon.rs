@@ -485,8 +485,7 @@ impl Anon {
     /// Records over every shard (one shard lock at a time) and the
     /// allocator's real size of them: (anon_vmas, bytes).
     fn records(&self) -> (usize, usize) {
-        use kernel::rbtree::RBTreeNode;
-        let av = crate::kmalloc_bytes(core::mem::size_of::<RBTreeNode<usize, AvRec>>());
+        let av = crate::rbtree_entry_bytes::<usize, AvRec>();
         let n_av = self
             .shards
             .iter()

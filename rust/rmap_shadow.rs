@@ -166,6 +166,13 @@ pub(crate) fn kmalloc_bytes(size: usize) -> usize {
     unsafe { sys::rs_kmalloc_bytes(size) }
 }
 
+/// The bytes kmalloc allocates for one entry of a kernel-crate `RBTree<K,
+/// V>`: its boxed node holds the `rb_node` links, the key and the value
+/// (`RBTreeNode<K, V>` itself is only the box's pointer).
+pub(crate) fn rbtree_entry_bytes<K, V>() -> usize {
+    kmalloc_bytes(core::mem::size_of::<(kernel::bindings::rb_node, K, V)>())
+}
+
 /// What the taps do (`mode` debugfs file).
 ///
 /// Every mode keeps the same probes armed; the mode is read once at the

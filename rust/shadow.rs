@@ -889,7 +889,7 @@ pub(crate) fn file_bytes(f: &FileShadow, st: &FileState) -> usize {
     // The Arc's allocation holds a refcount beside the shadow.
     let arc = crate::kmalloc_bytes(core::mem::size_of::<FileShadow>() + 16);
     let trees = crate::kmalloc_bytes(st.trees.capacity() * core::mem::size_of::<Tree>());
-    let entry = crate::kmalloc_bytes(core::mem::size_of::<RBTreeNode<usize, Arc<FileShadow>>>());
+    let entry = crate::rbtree_entry_bytes::<usize, Arc<FileShadow>>();
     arc + trees + entry + f.locks.as_ref().map_or(0, |l| l.bytes())
 }
 
