@@ -548,7 +548,7 @@ pub(crate) fn sizes() -> (usize, usize, usize) {
     )
 }
 
-/// The anon_vmas (and AVCs) of `vma`'s chain, at most [`MAX_CHAIN`];
+/// The anon_vmas of `vma`'s chain (one per AVC), at most [`MAX_CHAIN`];
 /// returns how many, and whether the chain was longer.
 ///
 /// # Safety
@@ -557,17 +557,10 @@ pub(crate) fn sizes() -> (usize, usize, usize) {
 /// the kernel's own caller holding it at a tap's entry).
 pub(crate) unsafe fn chain(
     vma: *mut bindings::vm_area_struct,
-    avcs: &mut [usize; MAX_CHAIN],
     avs: &mut [usize; MAX_CHAIN],
 ) -> (usize, bool) {
-    // SAFETY: per the caller; the buffers hold `MAX_CHAIN` pointers each.
-    let n = unsafe {
-        sys::rs_vma_avcs(
-            vma,
-            avcs.as_mut_ptr().cast(),
-            avs.as_mut_ptr().cast(),
-            MAX_CHAIN as i32,
-        )
-    } as usize;
+    // SAFETY: per the caller; the buffer holds `MAX_CHAIN` pointers.
+    let n = unsafe { sys::rs_vma_anon_vmas(vma, avs.as_mut_ptr().cast(), MAX_CHAIN as i32) };
+    let n = n as usize;
     (n.min(MAX_CHAIN), n > MAX_CHAIN)
 }

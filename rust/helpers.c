@@ -39,17 +39,14 @@ int rs_collect_mms(struct mm_struct **out, int max)
 	return n;
 }
 
-int rs_vma_avcs(struct vm_area_struct *vma, struct anon_vma_chain **avcs,
-		struct anon_vma **avs, int max)
+int rs_vma_anon_vmas(struct vm_area_struct *vma, struct anon_vma **avs, int max)
 {
 	struct anon_vma_chain *avc;
 	int n = 0;
 
 	list_for_each_entry(avc, &vma->anon_vma_chain, same_vma) {
-		if (n < max) {
-			avcs[n] = avc;
+		if (n < max)
 			avs[n] = avc->anon_vma;
-		}
 		n++;
 	}
 	return n;

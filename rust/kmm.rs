@@ -328,7 +328,6 @@ impl LockedVma {
     /// for read; false when the chain was longer (the rest not visited).
     /// Sleeps (the anon_vma locks).
     pub(crate) fn for_each_anon_vma(&self, f: &mut dyn FnMut(&AnonVmaRead<'_>)) -> bool {
-        let mut avcs = [0usize; crate::anon::MAX_CHAIN];
         let mut avs = [0usize; crate::anon::MAX_CHAIN];
         // SAFETY: the VMA is live and its mm read-locked; a VMA with an
         // anon_vma only changes its chain under the mmap write lock (a
@@ -339,7 +338,7 @@ impl LockedVma {
             if crate::sys::rs_vma_anon_vma(self.0).is_null() {
                 (0, false)
             } else {
-                crate::anon::chain(self.0, &mut avcs, &mut avs)
+                crate::anon::chain(self.0, &mut avs)
             }
         };
         for &av in &avs[..n] {

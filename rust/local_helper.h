@@ -52,11 +52,10 @@ void rs_tap_ctx(struct rs_tap_ctx *c);
  */
 int rs_collect_mms(struct mm_struct **out, int max);
 /*
- * Stores up to @max AVCs of @vma's anon_vma_chain list and their anon_vmas;
- * returns the chain's length. The caller keeps the list stable.
+ * Stores up to @max anon_vmas of @vma's anon_vma_chain list (one per AVC)
+ * in @avs; returns the chain's length. The caller keeps the list stable.
  */
-int rs_vma_avcs(struct vm_area_struct *vma, struct anon_vma_chain **avcs,
-		struct anon_vma **avs, int max);
+int rs_vma_anon_vmas(struct vm_area_struct *vma, struct anon_vma **avs, int max);
 /*
  * anon_vma_lock_read(@av) / anon_vma_unlock_read(@av) (mm/internal.h):
  * @av's root rwsem, for read.

@@ -553,12 +553,11 @@ impl Tap {
             TapKind::AnonPrepare | TapKind::AnonClone | TapKind::AnonUnlink => {}
             TapKind::AnonFork => {
                 let pvma = regs.arg(1) as *mut kernel::bindings::vm_area_struct;
-                let mut avcs = [0usize; anon::MAX_CHAIN];
                 let mut avs = [0usize; anon::MAX_CHAIN];
                 // SAFETY: at the entry of `anon_vma_fork()` the parent VMA is
                 // live and its mm write-locked (`dup_mmap()`): its chain is
                 // stable.
-                let (n, over) = unsafe { anon::chain(pvma, &mut avcs, &mut avs) };
+                let (n, over) = unsafe { anon::chain(pvma, &mut avs) };
                 sh.anon.fork(&avs[..n], over);
             }
             // `(avc, anon_vma)`: only the anon_vma is recorded.

@@ -27,7 +27,7 @@
 
 // Types blocklisted in `bindgen_parameters` so that the generated declarations
 // use the kernel crate's own (and are compatible with its functions).
-use kernel::bindings::{anon_vma, anon_vma_chain, mm_struct, path, vm_area_struct};
+use kernel::bindings::{anon_vma, mm_struct, path, vm_area_struct};
 use kernel::ffi;
 // Generated into the build directory (next to `Kbuild`), outside `rust/`.
 include!("../local_generated.rs");
