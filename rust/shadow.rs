@@ -106,18 +106,9 @@ pub(crate) struct FileShadow {
     /// The file's locks under every lock design (`None`: their allocation
     /// failed; the shadow itself is still exact).
     pub(crate) locks: Option<Arc<FileLocks>>,
-    /// Set (under `state`) when the last VMA left: the shadow is being
-    /// removed from the table, and a link must make a new one.
-    dead: Atomic<u32>,
     /// The trees. See the module doc for why this lock is uncontended.
     #[pin]
     pub(crate) state: SpinLock<FileState>,
-}
-
-impl FileShadow {
-    fn is_dead(&self) -> bool {
-        self.dead.load(Acquire) != 0
-    }
 }
 
 /// What a tap hands to the lock replay: the file's locks and the tree
@@ -499,14 +490,13 @@ impl Shadow {
         self.shard(mapping).lock().get(&mapping).cloned()
     }
 
-    /// The live shadow of the mapping whose real lock `held` proves, if
-    /// any, borrowed: no reference count is taken or dropped.
+    /// The shadow of the mapping whose real lock `held` proves, if any,
+    /// borrowed: no reference count is taken or dropped. (Its last VMA's
+    /// unlink removes it from the table before the real lock is dropped,
+    /// so a holder never finds one on its way out.)
     fn lookup_held<'h>(&'h self, held: &'h IMmapHeld<'_>) -> Option<&'h FileShadow> {
         let m = held.mapping();
-        let p = self.shard(m).lock().get(&m).map(Arc::as_ptr).filter(|&p| {
-            // SAFETY: in the table, so alive while the shard is locked.
-            !unsafe { &*p }.is_dead()
-        })?;
+        let p = self.shard(m).lock().get(&m).map(Arc::as_ptr)?;
         // SAFETY: the table's entry for `m` is replaced or removed only by
         // a holder of `m`'s real `i_mmap_rwsem` for write (this task, for
         // as long as `held` lives: `release` needs it mutably, so this
@@ -543,7 +533,6 @@ impl Shadow {
                 mapping: v.mapping(),
                 file,
                 locks,
-                dead: Atomic::new(0),
                 state <- new_spinlock!(FileState {
                     trees,
                     total: 0,
@@ -581,9 +570,9 @@ impl Shadow {
             self.count(cpu, Ctr::AllocFailures);
             return None;
         };
-        // Empty, or a dead shadow its releaser has not removed yet (seen
-        // only if a release failed to run: never, but harmless): ours
-        // replaces it (and takes over its count). Dropped after the lock.
+        // `lookup_held` found no entry and only this task changes it, so
+        // nothing is replaced; if something ever were, ours takes over its
+        // count and the old one is dropped after the lock.
         let replaced = self.shard(m).lock().insert(node);
         if replaced.is_some() {
             self.nfiles.fetch_sub(1, Relaxed);
@@ -594,10 +583,15 @@ impl Shadow {
         Some(unsafe { &*p })
     }
 
-    /// Removes the dead shadow at `file` (its address) from the table of
-    /// the mapping `held` proves locked. `held` is borrowed mutably so that
-    /// no borrowed shadow ([`Shadow::lookup_held`]) outlives its removal.
-    fn release(&self, held: &mut IMmapHeld<'_>, file: *const FileShadow) {
+    /// Removes the shadow at `file` (its address; `degraded`: it was) from
+    /// the table of the mapping `held` proves locked, once its last VMA
+    /// left. `held` is borrowed mutably so that no borrowed shadow
+    /// ([`Shadow::lookup_held`]) outlives its removal. Readers holding a
+    /// reference keep the removed shadow until they drop it.
+    fn release(&self, cpu: u32, held: &mut IMmapHeld<'_>, file: *const FileShadow, degraded: bool) {
+        if degraded {
+            self.count(cpu, Ctr::ReleasedDegraded);
+        }
         let m = held.mapping();
         let removed = {
             let mut map = self.shard(m).lock();
@@ -727,10 +721,9 @@ impl Shadow {
                 self.count(cpu, Ctr::AllocFailures);
                 if st.total == 0 {
                     // Never keep a file alive with no VMA shadowed.
-                    self.kill(cpu, file, st);
                     drop(guard);
                     let p: *const FileShadow = file;
-                    self.release(held, p);
+                    self.release(cpu, held, p, true);
                 }
                 return None;
             }
@@ -744,15 +737,6 @@ impl Shadow {
         }
         let locks = file.locks.as_ref().filter(|_| replay);
         locks.map(|l| (l.clone(), tree as u32))
-    }
-
-    /// Marks `file` dead (its last VMA left); the caller then drops the
-    /// state lock and calls [`Shadow::release`].
-    fn kill(&self, cpu: u32, file: &FileShadow, st: &FileState) {
-        if st.degraded {
-            self.count(cpu, Ctr::ReleasedDegraded);
-        }
-        file.dead.store(1, Release);
     }
 
     fn unknown_remove(&self, cpu: u32) {
@@ -801,10 +785,10 @@ impl Shadow {
             // Degraded or not: the shadow never keeps the file alive past
             // its last shadowed VMA (not the file's last reference: the
             // VMA being unlinked still holds one).
-            self.kill(cpu, file, st_ref);
+            let degraded = st_ref.degraded;
             drop(st);
             let p: *const FileShadow = file;
-            self.release(held, p);
+            self.release(cpu, held, p, degraded);
         }
         locks
     }
