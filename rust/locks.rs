@@ -1,41 +1,38 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The three lock designs of the split i_mmap, on real kernel
-//! `rw_semaphore`s, replayed by the tasks that did the real rmap work.
+//! The lock designs of the split i_mmap, in one place: which real
+//! `rw_semaphore`s a change of one sibling tree and a walk over a file's
+//! trees take under each design. The lock replay ([`crate::replay`]), the
+//! in-kernel storm ([`crate::storm`]) and the `locks` view all go through
+//! [`LockDesign`]; nothing else knows a design's protocol.
 //!
-//! The taps run inside the real `i_mmap_rwsem` (held for write around every
-//! link and unlink), which already serialises all rmap work on a file: a
-//! shadow lock taken there could never be contended. So the tap only
-//! measures what its shadow operation cost and queues a [`Pending`] replay
-//! on the same task with `task_work_add(TWA_RESUME)`. When the task returns
-//! to user space (or exits), it takes each enabled design's locks for that
-//! operation, holds them for the measured cost, and releases them. Tasks
-//! returning from `mmap()`, `munmap()`, `execve()` and `exit()` at the same
-//! time meet on these locks exactly as they would have met on the patch's
-//! locks, but outside the real `i_mmap_rwsem`.
+//! In the style of the kernel crate's lock `Backend`
+//! (`rust/kernel/sync/lock.rs`): a design is a stateless type implementing
+//! one small unsafe trait, and [`DESIGNS`] lists them. A fourth design is one
+//! more impl and one more entry there.
 //!
-//! Designs (the lock a tree writer takes / the lock a walker takes):
+//! | design      | change of tree `t`                  | walk                              |
+//! |-------------|-------------------------------------|-----------------------------------|
+//! | `single`    | file lock, write (today's kernel)   | file lock, read                   |
+//! | `all-trees` | tree `t`'s lock, write (v2 patch)   | every tree lock, read, in order   |
+//! | `inverted`  | file lock read, tree `t`'s write    | file lock, write (review's idea)  |
 //!
-//! - `single`: one rwsem per file, write / read (today's kernel);
-//! - `all-trees`: one rwsem per tree, write its tree / read every tree
-//!   (the v2 patch);
-//! - `inverted`: one rwsem per file plus one per tree, read the file lock
-//!   and write its tree / write the file lock (the review's proposal).
+//! Every lock is a [`TimedLock`]: an rwsem with its acquisitions,
+//! contentions, waits and holds, optionally also fed into a histogram (the
+//! storm's wait and hold percentiles). The replay holds each lock set for
+//! the time the tap measured; the storm does real tree work under it.
 //!
 //! Per-tree locks exist for at most [`MAX_LOCK_TREES`] trees per file (one
 //! lockdep class per tree index, and lockdep tracks at most 48 held locks);
 //! files with more trees replay `single` only and count the skips.
 
 use crate::fast::Atomic;
-use core::{
-    marker::{PhantomData, PhantomPinned},
-    pin::Pin,
-};
+use crate::rwsem::{ReadGuard, RwSem, WriteGuard};
+use crate::timing::{now_ns, TapTiming};
+use core::pin::Pin;
 use kernel::{
-    bindings,
     prelude::*,
     sync::{atomic::Relaxed, Arc, LockClassKey},
-    types::Opaque,
 };
 
 /// Most trees per file whose per-tree locks are replayed.
@@ -43,39 +40,6 @@ pub(crate) const MAX_LOCK_TREES: usize = 32;
 
 /// Longest hold replayed, ns: bounds the cost of one pathological sample.
 const MAX_HOLD_NS: u64 = 100_000;
-
-/// The lock designs, as bits of [`Shared::designs`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Design {
-    /// One rwsem per file.
-    Single = 1,
-    /// One rwsem per tree; walks take them all.
-    AllTrees = 2,
-    /// Per-file rwsem with inverted meaning plus per-tree rwsems.
-    Inverted = 4,
-}
-
-impl Design {
-    /// Every design, in replay order.
-    pub(crate) const ALL: [Design; 3] = [Design::Single, Design::AllTrees, Design::Inverted];
-
-    /// The design's name in debugfs.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Design::Single => "single",
-            Design::AllTrees => "all-trees",
-            Design::Inverted => "inverted",
-        }
-    }
-
-    /// Parses a design name.
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.name() == s)
-    }
-}
-
-/// Every design's bit.
-pub(crate) const ALL_DESIGNS: u32 = 7;
 
 /// The kind of rmap operation replayed.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -105,104 +69,6 @@ pub(crate) static FILE_LOCK_NAME: &CStr = c"rmap_shadow_file";
 // SAFETY: static memory, never moved or dropped.
 pub(crate) static FILE_KEY: LockClassKey = unsafe { LockClassKey::new_static() };
 
-/// A kernel `struct rw_semaphore`.
-///
-/// # Invariants
-///
-/// `inner` is initialised by `__init_rwsem()` and pinned.
-#[pin_data]
-pub(crate) struct RwSem {
-    #[pin]
-    inner: Opaque<bindings::rw_semaphore>,
-    #[pin]
-    _pin: PhantomPinned,
-}
-
-// SAFETY: a `rw_semaphore` may be used from any task.
-unsafe impl Send for RwSem {}
-// SAFETY: every operation on a `rw_semaphore` is thread-safe.
-unsafe impl Sync for RwSem {}
-
-impl RwSem {
-    /// A new, unlocked rwsem in lockdep class `key`. Does not sleep.
-    pub(crate) fn new(name: &'static CStr, key: &'static LockClassKey) -> impl PinInit<Self> {
-        pin_init!(Self {
-            // SAFETY: `__init_rwsem` initialises the slot in place; `name`
-            // and `key` are static.
-            inner <- unsafe {
-                Opaque::ffi_init(|p| bindings::__init_rwsem(p, name.as_char_ptr(), key.as_ptr()))
-            },
-            _pin: PhantomPinned,
-        })
-    }
-
-    /// Tries to take the rwsem for read without sleeping.
-    pub(crate) fn try_read(&self) -> Option<ReadGuard<'_>> {
-        // SAFETY: the rwsem is initialised (type invariant).
-        (unsafe { bindings::down_read_trylock(self.inner.get()) } != 0)
-            .then(|| ReadGuard(self, PhantomData))
-    }
-
-    /// Takes the rwsem for read; may sleep.
-    pub(crate) fn read(&self) -> ReadGuard<'_> {
-        // SAFETY: the rwsem is initialised (type invariant); callers run in
-        // process context without spinlocks (task_work).
-        unsafe { bindings::down_read(self.inner.get()) };
-        ReadGuard(self, PhantomData)
-    }
-
-    /// Tries to take the rwsem for write without sleeping.
-    pub(crate) fn try_write(&self) -> Option<WriteGuard<'_>> {
-        // SAFETY: the rwsem is initialised (type invariant).
-        (unsafe { bindings::down_write_trylock(self.inner.get()) } != 0)
-            .then(|| WriteGuard(self, PhantomData))
-    }
-
-    /// Takes the rwsem for write; may sleep.
-    pub(crate) fn write(&self) -> WriteGuard<'_> {
-        // SAFETY: as in `read`.
-        unsafe { bindings::down_write(self.inner.get()) };
-        WriteGuard(self, PhantomData)
-    }
-}
-
-/// The rwsem held for read; released on drop, by the task that took it
-/// (not `Send`).
-#[must_use = "the rwsem is released when the guard is dropped"]
-pub(crate) struct ReadGuard<'a>(&'a RwSem, PhantomData<*mut ()>);
-
-impl Drop for ReadGuard<'_> {
-    fn drop(&mut self) {
-        // SAFETY: the guard exists only while we hold the rwsem for read.
-        unsafe { bindings::up_read(self.0.inner.get()) };
-    }
-}
-
-/// The rwsem held for write; released on drop, by the task that took it
-/// (not `Send`).
-#[must_use = "the rwsem is released when the guard is dropped"]
-pub(crate) struct WriteGuard<'a>(&'a RwSem, PhantomData<*mut ()>);
-
-impl Drop for WriteGuard<'_> {
-    fn drop(&mut self) {
-        // SAFETY: the guard exists only while we hold the rwsem for write.
-        unsafe { bindings::up_write(self.0.inner.get()) };
-    }
-}
-
-/// Nanoseconds of this CPU's `local_clock()` (sched_clock: the TSC on
-/// x86), for every interval the module measures.
-///
-/// Not `ktime_get()`: that reads the clocksource, and where the TSC is
-/// unusable (TCG guests run on HPET) each read is an emulated MMIO access
-/// costing more than the operation timed. `local_clock()` is monotonic on
-/// one CPU and within a tick across CPUs; intervals are taken with
-/// `saturating_sub`.
-pub(crate) fn now_ns() -> u64 {
-    // SAFETY: `local_clock()` may be called in any context after boot.
-    unsafe { crate::sys::local_clock() }
-}
-
 /// The figures of one lock.
 pub(crate) struct LockStat {
     /// Acquisitions (read or write).
@@ -229,15 +95,14 @@ impl LockStat {
         }
     }
 
-    fn record_wait(&self, contended: bool, t0: u64) {
+    fn record_wait(&self, contended: bool, wait: u64) {
         self.acq.add(1, Relaxed);
         if contended {
-            let w = now_ns().saturating_sub(t0);
             self.contended.add(1, Relaxed);
-            self.wait_ns.add(w, Relaxed);
+            self.wait_ns.add(wait, Relaxed);
             let mut cur = self.wait_max_ns.load(Relaxed);
-            while cur < w {
-                match self.wait_max_ns.cmpxchg(cur, w, Relaxed) {
+            while cur < wait {
+                match self.wait_max_ns.cmpxchg(cur, wait, Relaxed) {
                     Ok(_) => break,
                     Err(seen) => cur = seen,
                 }
@@ -255,6 +120,12 @@ impl LockStat {
     }
 }
 
+/// Kind (in a [`TapTiming`] histogram fed by [`TimedLock`]s) of every
+/// acquisition's wait.
+pub(crate) const HIST_WAIT: usize = 0;
+/// Kind of every write-side hold.
+pub(crate) const HIST_HOLD: usize = 1;
+
 /// An rwsem and its figures.
 #[pin_data]
 pub(crate) struct TimedLock {
@@ -264,18 +135,29 @@ pub(crate) struct TimedLock {
     pub(crate) stat: LockStat,
 }
 
-/// A [`TimedLock`] held (the inner guard), adding its hold time on drop.
-pub(crate) struct Held<'a, G> {
-    _guard: G,
+/// The side of a [`TimedLock`] held.
+enum Side<'a> {
+    Read(#[allow(dead_code)] ReadGuard<'a>),
+    Write(#[allow(dead_code)] WriteGuard<'a>),
+}
+
+/// A [`TimedLock`] held: adds its hold time on drop, then releases it.
+#[must_use = "the lock is released when this is dropped"]
+pub(crate) struct Held<'a> {
+    side: Side<'a>,
     stat: &'a LockStat,
+    hist: Option<&'a TapTiming>,
     since: u64,
 }
 
-impl<G> Drop for Held<'_, G> {
+impl Drop for Held<'_> {
     fn drop(&mut self) {
         let h = now_ns().saturating_sub(self.since);
         self.stat.hold_ns.add(h, Relaxed);
-        // `_guard` is dropped (the lock released) after this.
+        if let (Side::Write(_), Some(t)) = (&self.side, self.hist) {
+            t.record(HIST_HOLD, h);
+        }
+        // `side` is dropped (the lock released) after this.
     }
 }
 
@@ -288,161 +170,410 @@ impl TimedLock {
         })
     }
 
-    /// Takes the lock for read, counting a failed first try as contention.
-    pub(crate) fn read(&self) -> Held<'_, ReadGuard<'_>> {
+    /// A new boxed lock, without sleeping.
+    fn boxed(name: &'static CStr, key: &'static LockClassKey) -> Result<Pin<KBox<Self>>> {
+        KBox::pin_init(Self::new(name, key), crate::TAP_GFP)
+    }
+
+    fn held<'a>(
+        &'a self,
+        side: Side<'a>,
+        t0: u64,
+        c: bool,
+        hist: Option<&'a TapTiming>,
+    ) -> Held<'a> {
+        let since = now_ns();
+        let wait = since.saturating_sub(t0);
+        self.stat.record_wait(c, wait);
+        if let Some(t) = hist {
+            t.record(HIST_WAIT, wait);
+        }
+        Held {
+            side,
+            stat: &self.stat,
+            hist,
+            since,
+        }
+    }
+
+    /// Takes the lock for read (may sleep), counting a failed first try as
+    /// contention; `hist` also gets the wait.
+    pub(crate) fn read<'a>(&'a self, hist: Option<&'a TapTiming>) -> Held<'a> {
         let t0 = now_ns();
         let (g, c) = match self.sem.try_read() {
             Some(g) => (g, false),
             None => (self.sem.read(), true),
         };
-        self.stat.record_wait(c, t0);
-        Held {
-            _guard: g,
-            stat: &self.stat,
-            since: now_ns(),
-        }
+        self.held(Side::Read(g), t0, c, hist)
     }
 
-    /// Takes the lock for write, counting a failed first try as contention.
-    pub(crate) fn write(&self) -> Held<'_, WriteGuard<'_>> {
+    /// Takes the lock for write (may sleep), counting a failed first try as
+    /// contention; `hist` also gets the wait and, at release, the hold.
+    pub(crate) fn write<'a>(&'a self, hist: Option<&'a TapTiming>) -> Held<'a> {
         let t0 = now_ns();
         let (g, c) = match self.sem.try_write() {
             Some(g) => (g, false),
             None => (self.sem.write(), true),
         };
-        self.stat.record_wait(c, t0);
-        Held {
-            _guard: g,
-            stat: &self.stat,
-            since: now_ns(),
+        self.held(Side::Write(g), t0, c, hist)
+    }
+}
+
+/// Locks held together, released in the reverse order of their taking.
+#[must_use = "the locks are released when this is dropped"]
+pub(crate) struct Holding<'a, const N: usize> {
+    held: [Option<Held<'a>>; N],
+    n: usize,
+}
+
+/// Most locks a walk holds: the file lock and every tree lock.
+pub(crate) const WALK_LOCKS: usize = MAX_LOCK_TREES + 1;
+
+impl<'a, const N: usize> Holding<'a, N> {
+    fn new() -> Self {
+        Self {
+            held: [const { None }; N],
+            n: 0,
+        }
+    }
+
+    /// Adds `h` (the designs take at most `N`: checked by their impls).
+    fn push(&mut self, h: Held<'a>) -> &mut Self {
+        if let Some(slot) = self.held.get_mut(self.n) {
+            *slot = Some(h);
+            self.n += 1;
+        }
+        self
+    }
+}
+
+impl<const N: usize> Drop for Holding<'_, N> {
+    fn drop(&mut self) {
+        for h in self.held[..self.n].iter_mut().rev() {
+            *h = None;
         }
     }
 }
 
-/// The locks of one file under every design.
-#[pin_data]
-pub(crate) struct FileLocks {
-    /// `single`: the file's one rwsem.
-    #[pin]
-    pub(crate) single: TimedLock,
-    /// `inverted`: the per-file rwsem (read by tree writers, write by walkers).
-    #[pin]
-    pub(crate) inv_file: TimedLock,
-    /// `all-trees`: one rwsem per tree (empty past [`MAX_LOCK_TREES`]).
-    pub(crate) all_trees: KVec<Pin<KBox<TimedLock>>>,
-    /// `inverted`: one rwsem per tree (empty past [`MAX_LOCK_TREES`]).
-    pub(crate) inv_trees: KVec<Pin<KBox<TimedLock>>>,
+/// The locks one file has for one design: a file-wide lock and per-tree
+/// locks, each `None` when the set has none.
+///
+/// # Safety
+///
+/// Implementers return the same lock for the same question every time, a
+/// distinct lock per tree index, and a file lock distinct from every tree
+/// lock (the designs' exclusion guarantees rest on it).
+pub(crate) unsafe trait LockSet {
+    /// The file-wide lock.
+    fn file(&self) -> Option<&TimedLock>;
+    /// Tree `i`'s lock.
+    fn tree(&self, i: usize) -> Option<&TimedLock>;
+    /// How many trees have a lock (`tree(i)` is `Some` exactly below it).
+    fn ntrees(&self) -> usize;
 }
 
-/// Allocates `n` per-tree locks, without sleeping; none past [`MAX_LOCK_TREES`].
-fn tree_locks(n: usize) -> Result<KVec<Pin<KBox<TimedLock>>>> {
-    let mut v = KVec::new();
-    if n > MAX_LOCK_TREES {
-        return Ok(v);
+/// A lock design: what a change of one tree and a walk over every tree
+/// take, on a [`LockSet`]. `hist` (the storm's) also gets each wait and
+/// write-side hold. `None`: this set lacks a lock the design needs (a
+/// file past [`MAX_LOCK_TREES`] trees).
+///
+/// # Safety
+///
+/// While the [`Holding`] of `change(l, t)` lives, no other `change(l, t)`'s
+/// and no `walk(l)`'s does; while `walk(l)`'s lives, no `change(l, _)`'s
+/// does (the storm reaches its trees on that guarantee alone).
+pub(crate) unsafe trait LockDesign: Sync {
+    /// The design's name in debugfs.
+    fn name(&self) -> &'static str;
+    /// Whether the design has a file-wide lock.
+    fn file_lock(&self) -> bool;
+    /// Whether the design has per-tree locks.
+    fn tree_locks(&self) -> bool;
+    /// Takes the write side for a change of tree `t`.
+    fn change<'a>(
+        &self,
+        l: &'a dyn LockSet,
+        t: usize,
+        hist: Option<&'a TapTiming>,
+    ) -> Option<Holding<'a, 2>>;
+    /// Takes the read side for a walk over every tree.
+    fn walk<'a>(
+        &self,
+        l: &'a dyn LockSet,
+        hist: Option<&'a TapTiming>,
+    ) -> Option<Holding<'a, WALK_LOCKS>>;
+}
+
+/// `single`: one rwsem per file, write to change, read to walk.
+pub(crate) struct Single;
+
+// SAFETY: every change and walk takes the one file lock, changes for write.
+unsafe impl LockDesign for Single {
+    fn name(&self) -> &'static str {
+        "single"
     }
-    v.reserve(n, crate::TAP_GFP)?;
-    for key in TREE_KEYS.iter().take(n) {
-        v.push(
-            KBox::pin_init(TimedLock::new(TREE_LOCK_NAME, key), crate::TAP_GFP)?,
-            crate::TAP_GFP,
-        )?;
+    fn file_lock(&self) -> bool {
+        true
     }
-    Ok(v)
+    fn tree_locks(&self) -> bool {
+        false
+    }
+    fn change<'a>(
+        &self,
+        l: &'a dyn LockSet,
+        _t: usize,
+        hist: Option<&'a TapTiming>,
+    ) -> Option<Holding<'a, 2>> {
+        let mut h = Holding::new();
+        h.push(l.file()?.write(hist));
+        Some(h)
+    }
+    fn walk<'a>(
+        &self,
+        l: &'a dyn LockSet,
+        hist: Option<&'a TapTiming>,
+    ) -> Option<Holding<'a, WALK_LOCKS>> {
+        let mut h = Holding::new();
+        h.push(l.file()?.read(hist));
+        Some(h)
+    }
+}
+
+/// `all-trees`: one rwsem per tree; a change writes its tree's, a walk
+/// reads every tree's, in index order (the lockdep order).
+pub(crate) struct AllTrees;
+
+// SAFETY: a change of tree t holds tree t's lock for write; a walk holds
+// every tree's lock (`ntrees()` of them, all of the set's) for read.
+unsafe impl LockDesign for AllTrees {
+    fn name(&self) -> &'static str {
+        "all-trees"
+    }
+    fn file_lock(&self) -> bool {
+        false
+    }
+    fn tree_locks(&self) -> bool {
+        true
+    }
+    fn change<'a>(
+        &self,
+        l: &'a dyn LockSet,
+        t: usize,
+        hist: Option<&'a TapTiming>,
+    ) -> Option<Holding<'a, 2>> {
+        let mut h = Holding::new();
+        h.push(l.tree(t)?.write(hist));
+        Some(h)
+    }
+    fn walk<'a>(
+        &self,
+        l: &'a dyn LockSet,
+        hist: Option<&'a TapTiming>,
+    ) -> Option<Holding<'a, WALK_LOCKS>> {
+        let n = l.ntrees();
+        if n == 0 || n > MAX_LOCK_TREES {
+            return None;
+        }
+        let mut h = Holding::new();
+        for i in 0..n {
+            h.push(l.tree(i)?.read(hist));
+        }
+        Some(h)
+    }
+}
+
+/// `inverted`: the per-file rwsem with inverted meaning plus one per tree;
+/// a change reads the file lock and writes its tree's, a walk writes the
+/// file lock.
+pub(crate) struct Inverted;
+
+// SAFETY: changes of tree t exclude each other on tree t's lock (write);
+// a walk holds the file lock for write, which every change holds for read.
+unsafe impl LockDesign for Inverted {
+    fn name(&self) -> &'static str {
+        "inverted"
+    }
+    fn file_lock(&self) -> bool {
+        true
+    }
+    fn tree_locks(&self) -> bool {
+        true
+    }
+    fn change<'a>(
+        &self,
+        l: &'a dyn LockSet,
+        t: usize,
+        hist: Option<&'a TapTiming>,
+    ) -> Option<Holding<'a, 2>> {
+        let (file, tree) = (l.file()?, l.tree(t)?);
+        let mut h = Holding::new();
+        h.push(file.read(hist)).push(tree.write(hist));
+        Some(h)
+    }
+    fn walk<'a>(
+        &self,
+        l: &'a dyn LockSet,
+        hist: Option<&'a TapTiming>,
+    ) -> Option<Holding<'a, WALK_LOCKS>> {
+        let mut h = Holding::new();
+        h.push(l.file()?.write(hist));
+        Some(h)
+    }
+}
+
+/// Number of designs.
+pub(crate) const NDESIGNS: usize = 3;
+
+/// Every design, in replay order; a [`Design`] indexes it.
+pub(crate) static DESIGNS: [&dyn LockDesign; NDESIGNS] = [&Single, &AllTrees, &Inverted];
+
+/// Every design's bit in [`Shared::designs`](crate::Shared).
+pub(crate) const ALL_DESIGNS: u32 = (1 << NDESIGNS) - 1;
+
+/// A design, by its index in [`DESIGNS`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Design(u8);
+
+impl Design {
+    /// `single`.
+    pub(crate) const SINGLE: Design = Design(0);
+
+    /// Every design, in [`DESIGNS`] order.
+    pub(crate) fn all() -> impl Iterator<Item = Design> {
+        (0..NDESIGNS as u8).map(Design)
+    }
+
+    /// Its implementation.
+    pub(crate) fn imp(self) -> &'static dyn LockDesign {
+        DESIGNS[self.0 as usize % NDESIGNS]
+    }
+
+    /// Its name in debugfs.
+    pub(crate) fn name(self) -> &'static str {
+        self.imp().name()
+    }
+
+    /// Its bit in [`Shared::designs`](crate::Shared).
+    pub(crate) fn bit(self) -> u32 {
+        1 << self.0
+    }
+
+    /// Parses a design name.
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Self::all().find(|d| d.name() == s)
+    }
+
+    /// Does `op` on tree `tree` of `l` (process context, no lock held),
+    /// holding the locks for `hold_ns` (at most [`MAX_HOLD_NS`]). Returns
+    /// whether `l` had the locks this design needs.
+    pub(crate) fn replay(self, l: &dyn LockSet, op: Op, tree: usize, hold_ns: u64) -> bool {
+        let d = self.imp();
+        match op {
+            Op::Walk => d.walk(l, None).map(|_h| spin_ns(hold_ns)).is_some(),
+            _ => d.change(l, tree, None).map(|_h| spin_ns(hold_ns)).is_some(),
+        }
+    }
+}
+
+/// One design's locks of one file, as that design needs them.
+pub(crate) struct DesignLocks {
+    file: Option<Pin<KBox<TimedLock>>>,
+    trees: KVec<Pin<KBox<TimedLock>>>,
+}
+
+// SAFETY: each lock is its own allocation, fixed at creation.
+unsafe impl LockSet for DesignLocks {
+    fn file(&self) -> Option<&TimedLock> {
+        self.file.as_deref()
+    }
+    fn tree(&self, i: usize) -> Option<&TimedLock> {
+        self.trees.get(i).map(|t| &**t)
+    }
+    fn ntrees(&self) -> usize {
+        self.trees.len()
+    }
+}
+
+impl DesignLocks {
+    /// The locks `d` needs for a file of `ntrees` trees (no tree locks past
+    /// [`MAX_LOCK_TREES`]). Does not sleep (called in the taps).
+    fn new(d: &dyn LockDesign, ntrees: usize) -> Result<Self> {
+        let file = match d.file_lock() {
+            true => Some(TimedLock::boxed(FILE_LOCK_NAME, &FILE_KEY)?),
+            false => None,
+        };
+        let mut trees = KVec::new();
+        if d.tree_locks() && ntrees <= MAX_LOCK_TREES {
+            trees.reserve(ntrees, crate::TAP_GFP)?;
+            for key in TREE_KEYS.iter().take(ntrees) {
+                trees.push(TimedLock::boxed(TREE_LOCK_NAME, key)?, crate::TAP_GFP)?;
+            }
+        }
+        Ok(Self { file, trees })
+    }
+
+    /// Every lock, with its tree index (`None`: the file lock), file first.
+    pub(crate) fn locks(&self) -> impl Iterator<Item = (Option<usize>, &TimedLock)> {
+        let file = self.file.as_deref().map(|l| (None, l));
+        Iterator::chain(
+            file.into_iter(),
+            self.trees.iter().enumerate().map(|(i, t)| (Some(i), &**t)),
+        )
+    }
+
+    fn bytes(&self) -> usize {
+        let one = crate::kmalloc_bytes(core::mem::size_of::<TimedLock>());
+        let boxes = usize::from(self.file.is_some()) + self.trees.len();
+        boxes * one + crate::kmalloc_bytes(self.trees.capacity() * core::mem::size_of::<usize>())
+    }
+}
+
+/// The locks of one file under every design (the replay's).
+///
+/// # Invariants
+///
+/// `sets` holds one [`DesignLocks`] per entry of [`DESIGNS`], in order.
+pub(crate) struct FileLocks {
+    sets: KVec<DesignLocks>,
 }
 
 impl FileLocks {
     /// The locks of a file with `ntrees` trees. Does not sleep (called in
     /// the taps).
     pub(crate) fn new(ntrees: usize) -> Result<Arc<Self>> {
-        let all_trees = tree_locks(ntrees)?;
-        let inv_trees = tree_locks(ntrees)?;
-        Arc::pin_init(
-            pin_init!(Self {
-                single <- TimedLock::new(FILE_LOCK_NAME, &FILE_KEY),
-                inv_file <- TimedLock::new(FILE_LOCK_NAME, &FILE_KEY),
-                all_trees,
-                inv_trees,
-            }),
-            crate::TAP_GFP,
-        )
-    }
-
-    /// Whether the per-tree designs are replayed for this file.
-    pub(crate) fn has_tree_locks(&self) -> bool {
-        !self.all_trees.is_empty()
-    }
-
-    /// Replays `op` on tree `tree` under `design`, holding for `hold_ns`.
-    /// Process context, no lock held. Returns whether it was replayed.
-    pub(crate) fn replay(&self, design: Design, op: Op, tree: usize, hold_ns: u64) -> bool {
-        let hold = || spin_ns(hold_ns);
-        match (design, op) {
-            (Design::Single, Op::Walk) => {
-                let _g = self.single.read();
-                hold();
-            }
-            (Design::Single, _) => {
-                let _g = self.single.write();
-                hold();
-            }
-            (_, _) if !self.has_tree_locks() || tree >= self.all_trees.len() => return false,
-            (Design::AllTrees, Op::Walk) => {
-                // Every tree, in index order (the lockdep order).
-                let mut held: [Option<Held<'_, ReadGuard<'_>>>; MAX_LOCK_TREES] =
-                    [const { None }; MAX_LOCK_TREES];
-                for (h, t) in held.iter_mut().zip(self.all_trees.iter()) {
-                    *h = Some(t.read());
-                }
-                hold();
-                // Released in reverse order.
-                for h in held.iter_mut().rev() {
-                    *h = None;
-                }
-            }
-            (Design::AllTrees, _) => {
-                let _g = self.all_trees[tree].write();
-                hold();
-            }
-            (Design::Inverted, Op::Walk) => {
-                let _g = self.inv_file.write();
-                hold();
-            }
-            (Design::Inverted, _) => {
-                let _f = self.inv_file.read();
-                let _t = self.inv_trees[tree].write();
-                hold();
-            }
+        let mut sets = KVec::with_capacity(NDESIGNS, crate::TAP_GFP)?;
+        for d in DESIGNS {
+            sets.push(DesignLocks::new(d, ntrees)?, crate::TAP_GFP)?;
         }
-        true
+        Ok(Arc::new(Self { sets }, crate::TAP_GFP)?)
+    }
+
+    /// `d`'s locks.
+    pub(crate) fn set(&self, d: Design) -> Option<&DesignLocks> {
+        self.sets.get(d.0 as usize)
+    }
+
+    /// Every lock of every design.
+    fn every(&self) -> impl Iterator<Item = &TimedLock> {
+        self.sets.iter().flat_map(|s| s.locks().map(|(_, l)| l))
     }
 
     /// Zeroes every figure.
     pub(crate) fn reset(&self) {
-        self.single.stat.reset();
-        self.inv_file.stat.reset();
-        for t in Iterator::chain(self.all_trees.iter(), self.inv_trees.iter()) {
-            t.stat.reset();
-        }
+        self.every().for_each(|l| l.stat.reset());
     }
 
-    /// Bytes of the file's locks, in the allocator's real sizes.
+    /// Bytes of the file's locks, in the allocator's real sizes (the Arc's
+    /// allocation holds its refcount beside the sets).
     pub(crate) fn bytes(&self) -> usize {
-        let one = crate::kmalloc_bytes(core::mem::size_of::<TimedLock>());
-        let vecs = crate::kmalloc_bytes(self.all_trees.capacity() * core::mem::size_of::<usize>())
-            + crate::kmalloc_bytes(self.inv_trees.capacity() * core::mem::size_of::<usize>());
-        // The Arc's allocation holds a refcount beside the two file locks.
         crate::kmalloc_bytes(core::mem::size_of::<Self>() + 16)
-            + (self.all_trees.len() + self.inv_trees.len()) * one
-            + vecs
+            + crate::kmalloc_bytes(self.sets.capacity() * core::mem::size_of::<DesignLocks>())
+            + self.sets.iter().map(DesignLocks::bytes).sum::<usize>()
     }
 
     /// Acquisitions over every lock and design.
     pub(crate) fn total_acq(&self) -> u64 {
-        let mut n = self.single.stat.acq.load(Relaxed) + self.inv_file.stat.acq.load(Relaxed);
-        for t in Iterator::chain(self.all_trees.iter(), self.inv_trees.iter()) {
-            n += t.stat.acq.load(Relaxed);
-        }
-        n
+        self.every().map(|l| l.stat.acq.load(Relaxed)).sum()
     }
 }
 

@@ -361,8 +361,11 @@ unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
         }
         let hold = e.hold_ns / u64::from(e.count.max(1));
         for _ in 0..e.count {
-            for d in Design::ALL {
-                if designs & d as u32 != 0 && !l.replay(d, e.op, e.tree as usize, hold) {
+            for d in Design::all().filter(|d| designs & d.bit() != 0) {
+                let done = l
+                    .set(d)
+                    .is_some_and(|set| d.replay(set, e.op, e.tree as usize, hold));
+                if !done {
                     r.count(Ctr::TooManyTrees);
                 }
             }

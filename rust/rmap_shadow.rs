@@ -28,6 +28,7 @@ mod percpu;
 mod policy;
 mod pool;
 mod replay;
+mod rwsem;
 mod shadow;
 mod status;
 mod storm;
@@ -245,7 +246,7 @@ pub(crate) struct Shared {
     /// The last `verify` result.
     #[pin]
     pub(crate) verdict: Mutex<KVec<u8>>,
-    /// The lock designs replayed (bits of [`locks::Design`]).
+    /// The lock designs replayed (bits of [`locks::Design::bit`]).
     pub(crate) designs: Atomic<u32>,
     /// The lock replay's records and counters.
     pub(crate) replays: Replays,
@@ -472,9 +473,9 @@ impl KprobeHandler for Tap {
             self.handle(regs, mode, &cx);
             return;
         }
-        let t0 = locks::now_ns();
+        let t0 = timing::now_ns();
         self.handle(regs, mode, &cx);
-        cpu.record(self.kind as usize, locks::now_ns().saturating_sub(t0));
+        cpu.record(self.kind as usize, timing::now_ns().saturating_sub(t0));
     }
 }
 
@@ -502,7 +503,7 @@ impl Tap {
                 let prev = prev.and_then(|p| unsafe { VmaView::read(p as *const _) });
                 let v = v.with_mapping(mapping);
                 // The hold to replay: timed only when a replay is queued.
-                let t0 = if replay { locks::now_ns() } else { 0 };
+                let t0 = if replay { timing::now_ns() } else { 0 };
                 // SAFETY: the real kernel's callers of the insert functions
                 // hold `mapping`'s `i_mmap_rwsem` for write until after they
                 // return, so past this handler.
@@ -510,7 +511,7 @@ impl Tap {
                 let prev = prev.map(|p| (p.vma(), p.start()));
                 let touched = sh.shadow.link(&v, prev, cx, &mut held, replay);
                 if let Some((l, tree)) = touched {
-                    let ns = locks::now_ns().saturating_sub(t0);
+                    let ns = timing::now_ns().saturating_sub(t0);
                     replay::queue(sh, &l, Op::Insert, tree, ns);
                 }
             }
@@ -522,14 +523,14 @@ impl Tap {
                     return;
                 };
                 // The hold to replay: timed only when a replay is queued.
-                let t0 = if replay { locks::now_ns() } else { 0 };
+                let t0 = if replay { timing::now_ns() } else { 0 };
                 // SAFETY: `mapping_rmap_tree_remove(vma, mapping)`'s callers
                 // hold `mapping`'s `i_mmap_rwsem` for write until after it
                 // returns, so past this handler.
                 let mut held = unsafe { kmm::IMmapHeld::assume(regs.arg(1)) };
                 let touched = sh.shadow.unlink(vma, v.start(), cx, &mut held, replay);
                 if let Some((l, tree)) = touched {
-                    let ns = locks::now_ns().saturating_sub(t0);
+                    let ns = timing::now_ns().saturating_sub(t0);
                     replay::queue(sh, &l, Op::Remove, tree, ns);
                 }
             }
@@ -537,10 +538,10 @@ impl Tap {
                 let (mapping, start) = (regs.arg(1), regs.arg(2) as u64);
                 // Kernel-supplied values: never an overflow panic in a probe.
                 let last = start.saturating_add((regs.arg(3) as u64).max(1) - 1);
-                let t0 = if replay { locks::now_ns() } else { 0 };
+                let t0 = if replay { timing::now_ns() } else { 0 };
                 let found = sh.shadow.walk(cx.cpu, mapping, start, last);
                 if let Some((l, _)) = found.filter(|_| replay) {
-                    let ns = locks::now_ns().saturating_sub(t0);
+                    let ns = timing::now_ns().saturating_sub(t0);
                     replay::queue(sh, &l, Op::Walk, 0, ns);
                 }
             }

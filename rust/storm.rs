@@ -16,10 +16,14 @@
 
 use crate::{
     itree::ITree,
-    locks::{now_ns, RwSem, MAX_LOCK_TREES},
+    locks::{
+        Design, LockSet, TimedLock, FILE_KEY, FILE_LOCK_NAME, MAX_LOCK_TREES, TREE_KEYS,
+        TREE_LOCK_NAME,
+    },
     policy::Policy,
     pool::NodeStore,
     sys,
+    timing::now_ns,
     timing::TapTiming,
 };
 use core::cell::UnsafeCell;
@@ -46,7 +50,7 @@ const LAYOUT: [(u64, u64); PER_EXEC] = [
 #[derive(Clone, Copy)]
 pub(crate) struct Config {
     /// Lock design.
-    pub(crate) design: crate::locks::Design,
+    pub(crate) design: Design,
     /// Tree-choice policy.
     pub(crate) policy: Policy,
     /// Trees per file (1 ..= 32).
@@ -63,13 +67,14 @@ pub(crate) struct Config {
 ///
 /// # Invariants
 ///
-/// `tree` is only read under a design's read side and only written under
-/// its write side, as [`StormFile::link`], [`StormFile::unlink`] and
-/// [`StormFile::walk`] take them.
+/// `tree` is only read while a design's [`walk`](crate::locks::LockDesign::walk)
+/// holds its file's locks and only written while its
+/// [`change`](crate::locks::LockDesign::change) of this tree does
+/// ([`StormFile::change`], [`StormFile::walk`]).
 #[pin_data]
 struct StormTree {
     #[pin]
-    lock: RwSem,
+    lock: TimedLock,
     tree: UnsafeCell<ITree<NodeStore>>,
     len: Atomic<u64>,
 }
@@ -78,7 +83,7 @@ struct StormTree {
 #[pin_data]
 struct StormFile {
     #[pin]
-    lock: RwSem,
+    lock: TimedLock,
     trees: KVec<Pin<KBox<StormTree>>>,
 }
 
@@ -88,12 +93,21 @@ unsafe impl Sync for StormFile {}
 // SAFETY: as above; the arenas own their memory.
 unsafe impl Send for StormFile {}
 
+// SAFETY: each lock is in its own pinned allocation, fixed at creation.
+unsafe impl LockSet for StormFile {
+    fn file(&self) -> Option<&TimedLock> {
+        Some(&self.lock)
+    }
+    fn tree(&self, i: usize) -> Option<&TimedLock> {
+        self.trees.get(i).map(|t| &t.lock)
+    }
+    fn ntrees(&self) -> usize {
+        self.trees.len()
+    }
+}
+
 /// The figures of a run.
 pub(crate) struct Figures {
-    /// Lock acquisitions.
-    pub(crate) acq: Atomic<u64>,
-    /// Acquisitions whose trylock failed.
-    pub(crate) contended: Atomic<u64>,
     /// Execs (five links and five unlinks each).
     pub(crate) execs: Atomic<u64>,
     /// Walks.
@@ -102,7 +116,8 @@ pub(crate) struct Figures {
     pub(crate) found: Atomic<u64>,
     /// Tree allocation failures.
     pub(crate) alloc_failures: Atomic<u64>,
-    /// Wait of every acquisition (kind 0) and hold of every write (kind 1).
+    /// Wait of every acquisition ([`crate::locks::HIST_WAIT`]) and hold of
+    /// every write-side acquisition ([`crate::locks::HIST_HOLD`]).
     pub(crate) hist: TapTiming,
 }
 
@@ -163,7 +178,7 @@ impl StormFile {
             v.push(
                 KBox::pin_init(
                     pin_init!(StormTree {
-                        lock <- RwSem::new(crate::locks::TREE_LOCK_NAME, &crate::locks::TREE_KEYS[i as usize]),
+                        lock <- TimedLock::new(TREE_LOCK_NAME, &TREE_KEYS[i as usize]),
                         tree: UnsafeCell::new(ITree::new(NodeStore::new(nid))),
                         len: Atomic::new(0),
                     }),
@@ -174,34 +189,11 @@ impl StormFile {
         }
         KBox::pin_init(
             pin_init!(StormFile {
-                lock <- RwSem::new(crate::locks::FILE_LOCK_NAME, &crate::locks::FILE_KEY),
+                lock <- TimedLock::new(FILE_LOCK_NAME, &FILE_KEY),
                 trees: v,
             }),
             GFP_KERNEL,
         )
-    }
-
-    /// Takes `sem` for write or read, timing the wait.
-    fn timed<G>(fig: &Figures, try_: impl FnOnce() -> Option<G>, block: impl FnOnce() -> G) -> G {
-        let t0 = now_ns();
-        let g = match try_() {
-            Some(g) => g,
-            None => {
-                fig.contended.add(1, Relaxed);
-                block()
-            }
-        };
-        fig.acq.add(1, Relaxed);
-        fig.hist.record(0, now_ns().saturating_sub(t0));
-        g
-    }
-
-    fn write<'a>(fig: &Figures, s: &'a RwSem) -> crate::locks::WriteGuard<'a> {
-        Self::timed(fig, || s.try_write(), || s.write())
-    }
-
-    fn read<'a>(fig: &Figures, s: &'a RwSem) -> crate::locks::ReadGuard<'a> {
-        Self::timed(fig, || s.try_read(), || s.read())
     }
 
     /// Links (`link`) or unlinks `[start, last]` `key` in tree `t` under
@@ -209,27 +201,21 @@ impl StormFile {
     fn change(
         &self,
         fig: &Figures,
-        design: crate::locks::Design,
+        design: Design,
         t: usize,
         (start, last): (u64, u64),
         key: usize,
         link: bool,
     ) {
-        use crate::locks::Design::*;
-        let tree = &self.trees[t];
-        let (_f, _fr, _t);
-        match design {
-            Single => _f = Some(Self::write(fig, &self.lock)),
-            AllTrees => _t = Some(Self::write(fig, &tree.lock)),
-            Inverted => {
-                _fr = Some(Self::read(fig, &self.lock));
-                _t = Some(Self::write(fig, &tree.lock));
-            }
-        }
-        let h0 = now_ns();
-        // SAFETY: the design's write side for tree `t` is held just above
-        // (the file lock for write, or the tree lock for write): nobody else
-        // reads or writes this tree meanwhile (type invariant).
+        let Some(tree) = self.trees.get(t) else {
+            return;
+        };
+        let Some(_held) = design.imp().change(self, t, Some(&fig.hist)) else {
+            return;
+        };
+        // SAFETY: `design`'s change of tree `t` is held (`_held`): no other
+        // change of this tree and no walk meanwhile (`LockDesign`'s
+        // contract; type invariant of `StormTree`).
         let it = unsafe { &mut *tree.tree.get() };
         if link {
             if it.insert(start, last, key).is_err() {
@@ -240,44 +226,41 @@ impl StormFile {
         } else if it.remove(start, key) {
             tree.len.fetch_sub(1, Relaxed);
         }
-        fig.hist.record(1, now_ns().saturating_sub(h0));
     }
 
     /// Walks `[start, last]` over every tree under `design`'s read side.
-    fn walk(&self, fig: &Figures, design: crate::locks::Design, start: u64, last: u64) -> u64 {
-        use crate::locks::Design::*;
-        let mut found = 0u64;
-        let mut count = |trees: &KVec<Pin<KBox<StormTree>>>| {
-            for t in trees.iter() {
-                // SAFETY: the design's read side for every tree is held by
-                // the caller below (file lock read or write, or every tree
-                // lock for read): no writer meanwhile (type invariant).
-                let it = unsafe { &*t.tree.get() };
-                it.query(start, last, &mut |_| found += 1);
-            }
+    fn walk(&self, fig: &Figures, design: Design, start: u64, last: u64) -> u64 {
+        let Some(_held) = design.imp().walk(self, Some(&fig.hist)) else {
+            return 0;
         };
-        match design {
-            Single => {
-                let _g = Self::read(fig, &self.lock);
-                count(&self.trees);
-            }
-            Inverted => {
-                let _g = Self::write(fig, &self.lock);
-                count(&self.trees);
-            }
-            AllTrees => {
-                let mut held: [Option<crate::locks::ReadGuard<'_>>; MAX_LOCK_TREES] =
-                    [const { None }; MAX_LOCK_TREES];
-                for (h, t) in held.iter_mut().zip(self.trees.iter()) {
-                    *h = Some(Self::read(fig, &t.lock));
-                }
-                count(&self.trees);
-                for h in held.iter_mut().rev() {
-                    *h = None;
-                }
-            }
+        let mut found = 0u64;
+        for t in self.trees.iter() {
+            // SAFETY: `design`'s walk is held (`_held`): no change of any
+            // tree meanwhile (`LockDesign`'s contract).
+            let it = unsafe { &*t.tree.get() };
+            it.query(start, last, &mut |_| found += 1);
         }
         found
+    }
+
+    /// Every lock's acquisitions and contended acquisitions.
+    fn lock_counts(&self) -> (u64, u64) {
+        let mut n = (0, 0);
+        let locks = Iterator::chain(
+            core::iter::once(&self.lock),
+            self.trees.iter().map(|t| &t.lock),
+        );
+        for l in locks {
+            n.0 += l.stat.acq.load(Relaxed);
+            n.1 += l.stat.contended.load(Relaxed);
+        }
+        n
+    }
+
+    /// Zeroes every lock's figures.
+    fn reset(&self) {
+        self.lock.stat.reset();
+        self.trees.iter().for_each(|t| t.lock.stat.reset());
     }
 
     /// The tree `policy` picks for `key` created on `cpu`/`node`.
@@ -357,6 +340,16 @@ unsafe extern "C" fn thread_fn(data: *mut core::ffi::c_void) -> core::ffi::c_int
     0
 }
 
+impl Run {
+    /// Acquisitions and contended acquisitions over every lock of the run.
+    pub(crate) fn lock_counts(&self) -> (u64, u64) {
+        self.files
+            .iter()
+            .map(|f| f.lock_counts())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+}
+
 impl Storm {
     /// Populates the files and starts one thread per online CPU.
     pub(crate) fn start(cfg: Config) -> Result<Self> {
@@ -373,8 +366,6 @@ impl Storm {
             files.push(StormFile::new(trees)?, GFP_KERNEL)?;
         }
         let fig = Figures {
-            acq: Atomic::new(0),
-            contended: Atomic::new(0),
             execs: Atomic::new(0),
             walks: Atomic::new(0),
             found: Atomic::new(0),
@@ -414,8 +405,7 @@ impl Storm {
                 file.change(&run.fig, cfg.design, t, (s, l), key, true);
             }
         }
-        run.fig.acq.store(0, Relaxed);
-        run.fig.contended.store(0, Relaxed);
+        run.files.iter().for_each(|f| f.reset());
         run.fig.hist = TapTiming::new(2)?;
         run.t0 = now_ns();
         run.deadline = run.t0 + u64::from(cfg.secs) * 1_000_000_000;

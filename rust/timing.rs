@@ -14,6 +14,19 @@ use crate::fast::Atomic;
 use crate::percpu::PerCpu;
 use kernel::{prelude::*, sync::atomic::Relaxed};
 
+/// Nanoseconds of this CPU's `local_clock()` (sched_clock: the TSC on
+/// x86), for every interval the module measures.
+///
+/// Not `ktime_get()`: that reads the clocksource, and where the TSC is
+/// unusable (TCG guests run on HPET) each read is an emulated MMIO access
+/// costing more than the operation timed. `local_clock()` is monotonic on
+/// one CPU and within a tick across CPUs; intervals are taken with
+/// `saturating_sub`.
+pub(crate) fn now_ns() -> u64 {
+    // SAFETY: `local_clock()` may be called in any context after boot.
+    unsafe { crate::sys::local_clock() }
+}
+
 /// Buckets per histogram.
 const BUCKETS: usize = 16 + (25 - 4) * 4;
 

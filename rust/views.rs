@@ -7,7 +7,7 @@ use crate::{
     dfs::View,
     input,
     kmm::{self, Mapping},
-    locks::{self, Design, FileLocks, LockStat, TimedLock},
+    locks::{self, Design, FileLocks, LockStat},
     policy::{Policy, TreeCount},
     shadow::{self, Ctr, FileShadow},
     timing::TapSums,
@@ -518,29 +518,6 @@ impl Sum {
     }
 }
 
-/// The locks of `design` in `l`, named as in `locks`.
-fn design_locks<'a>(
-    l: &'a FileLocks,
-    d: Design,
-    out: &mut KVec<(&'static str, usize, &'a TimedLock)>,
-) -> Result {
-    match d {
-        Design::Single => out.push(("file", 0, &l.single), GFP_KERNEL)?,
-        Design::AllTrees => {
-            for (i, t) in l.all_trees.iter().enumerate() {
-                out.push(("t", i, t), GFP_KERNEL)?;
-            }
-        }
-        Design::Inverted => {
-            out.push(("file", 0, &l.inv_file), GFP_KERNEL)?;
-            for (i, t) in l.inv_trees.iter().enumerate() {
-                out.push(("t", i, t), GFP_KERNEL)?;
-            }
-        }
-    }
-    Ok(())
-}
-
 /// How many files `locks` shows.
 const TOP_LOCK_FILES: usize = 20;
 
@@ -563,15 +540,10 @@ pub(crate) fn show_locks(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
         f,
         "path design lock acq contended wait_ns wait_max_ns hold_ns"
     )?;
-    let mut v = KVec::new();
-    for d in Design::ALL {
+    for d in Design::all() {
         let mut total = Sum::default();
         for (_, l, _) in rows.iter() {
-            v.clear();
-            if design_locks(l, d, &mut v).is_err() {
-                return writeln!(f, "error: out of memory");
-            }
-            for (_, _, t) in v.iter() {
+            for (_, t) in l.set(d).into_iter().flat_map(|s| s.locks()) {
                 total.add(Sum::of(&t.stat));
             }
         }
@@ -600,19 +572,16 @@ pub(crate) fn show_locks(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
             break;
         }
         let path = kmm::file_path(&fr.file, &mut name);
-        for d in Design::ALL {
-            v.clear();
-            if design_locks(l, d, &mut v).is_err() {
-                return writeln!(f, "error: out of memory");
-            }
-            for (kind, i, t) in v.iter() {
-                let lname = if *kind == "t" {
-                    let mut w = ByteWriter(&mut lock, 0);
-                    let _ = write!(w, "t{i}");
-                    let len = w.1;
-                    core::str::from_utf8(&lock[..len]).unwrap_or("t?")
-                } else {
-                    "file"
+        for d in Design::all() {
+            for (i, t) in l.set(d).into_iter().flat_map(|s| s.locks()) {
+                let lname = match i {
+                    Some(i) => {
+                        let mut w = ByteWriter(&mut lock, 0);
+                        let _ = write!(w, "t{i}");
+                        let len = w.1;
+                        core::str::from_utf8(&lock[..len]).unwrap_or("t?")
+                    }
+                    None => "file",
                 };
                 Sum::of(&t.stat).row(f, path, d.name(), lname)?;
             }
@@ -658,7 +627,7 @@ pub(crate) fn write_locks(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
         _ => {
             let mut bits = 0;
             for w in arg.split(',') {
-                bits |= Design::parse(w.trim()).ok_or(EINVAL)? as u32;
+                bits |= Design::parse(w.trim()).ok_or(EINVAL)?.bit();
             }
             sh.designs.store(bits, Relaxed);
         }
@@ -765,7 +734,7 @@ fn parse_storm(s: &str) -> Result<crate::storm::Config> {
         return Err(EINVAL);
     }
     let mut cfg = crate::storm::Config {
-        design: Design::Single,
+        design: Design::SINGLE,
         policy: Policy::Node,
         trees: crate::nr_node_ids().clamp(1, locks::MAX_LOCK_TREES as u32),
         secs: 10,
@@ -830,12 +799,12 @@ pub(crate) fn show_storm(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     let run = &st.run;
     let c = run.cfg;
     let t1 = run.t1.load(Relaxed);
-    let end = if t1 != 0 { t1 } else { locks::now_ns() };
+    let end = if t1 != 0 { t1 } else { crate::timing::now_ns() };
     let ms = (end.saturating_sub(run.t0) / 1_000_000).max(1);
     let g = &run.fig;
     let (execs, walks) = (g.execs.load(Relaxed), g.walks.load(Relaxed));
     let ops = execs * 10 + walks;
-    let (acq, con) = (g.acq.load(Relaxed), g.contended.load(Relaxed));
+    let (acq, con) = run.lock_counts();
     let (w, h) = (g.hist.summary(0), g.hist.summary(1));
     let state = if st.finished() { "done" } else { "running" };
     writeln!(
