@@ -237,6 +237,13 @@ impl<'a, const N: usize> Holding<'a, N> {
         }
     }
 
+    /// Holding only `h`.
+    fn of(h: Held<'a>) -> Self {
+        let mut this = Self::new();
+        this.push(h);
+        this
+    }
+
     /// Adds `h` (the designs take at most `N`: checked by their impls).
     fn push(&mut self, h: Held<'a>) -> &mut Self {
         if let Some(slot) = self.held.get_mut(self.n) {
@@ -270,6 +277,14 @@ pub(crate) unsafe trait LockSet {
     fn tree(&self, i: usize) -> Option<&TimedLock>;
     /// How many trees have a lock (`tree(i)` is `Some` exactly below it).
     fn ntrees(&self) -> usize;
+}
+
+/// Every lock of `l`, with its tree index (`None`: the file lock), file
+/// first.
+pub(crate) fn locks_of(l: &dyn LockSet) -> impl Iterator<Item = (Option<usize>, &TimedLock)> {
+    let file = l.file().map(|f| (None, f));
+    let trees = (0..l.ntrees()).filter_map(move |i| l.tree(i).map(|t| (Some(i), t)));
+    Iterator::chain(file.into_iter(), trees)
 }
 
 /// A lock design: what a change of one tree and a walk over every tree
@@ -324,18 +339,14 @@ unsafe impl LockDesign for Single {
         _t: usize,
         hist: Option<&'a TapTiming>,
     ) -> Option<Holding<'a, 2>> {
-        let mut h = Holding::new();
-        h.push(l.file()?.write(hist));
-        Some(h)
+        Some(Holding::of(l.file()?.write(hist)))
     }
     fn walk<'a>(
         &self,
         l: &'a dyn LockSet,
         hist: Option<&'a TapTiming>,
     ) -> Option<Holding<'a, WALK_LOCKS>> {
-        let mut h = Holding::new();
-        h.push(l.file()?.read(hist));
-        Some(h)
+        Some(Holding::of(l.file()?.read(hist)))
     }
 }
 
@@ -361,9 +372,7 @@ unsafe impl LockDesign for AllTrees {
         t: usize,
         hist: Option<&'a TapTiming>,
     ) -> Option<Holding<'a, 2>> {
-        let mut h = Holding::new();
-        h.push(l.tree(t)?.write(hist));
-        Some(h)
+        Some(Holding::of(l.tree(t)?.write(hist)))
     }
     fn walk<'a>(
         &self,
@@ -415,9 +424,7 @@ unsafe impl LockDesign for Inverted {
         l: &'a dyn LockSet,
         hist: Option<&'a TapTiming>,
     ) -> Option<Holding<'a, WALK_LOCKS>> {
-        let mut h = Holding::new();
-        h.push(l.file()?.write(hist));
-        Some(h)
+        Some(Holding::of(l.file()?.write(hist)))
     }
 }
 
@@ -512,15 +519,6 @@ impl DesignLocks {
         Ok(Self { file, trees })
     }
 
-    /// Every lock, with its tree index (`None`: the file lock), file first.
-    pub(crate) fn locks(&self) -> impl Iterator<Item = (Option<usize>, &TimedLock)> {
-        let file = self.file.as_deref().map(|l| (None, l));
-        Iterator::chain(
-            file.into_iter(),
-            self.trees.iter().enumerate().map(|(i, t)| (Some(i), &**t)),
-        )
-    }
-
     fn bytes(&self) -> usize {
         let one = crate::kmalloc_bytes(core::mem::size_of::<TimedLock>());
         let boxes = usize::from(self.file.is_some()) + self.trees.len();
@@ -555,7 +553,7 @@ impl FileLocks {
 
     /// Every lock of every design.
     fn every(&self) -> impl Iterator<Item = &TimedLock> {
-        self.sets.iter().flat_map(|s| s.locks().map(|(_, l)| l))
+        self.sets.iter().flat_map(|s| locks_of(s).map(|(_, l)| l))
     }
 
     /// Zeroes every figure.

@@ -17,7 +17,7 @@
 use crate::{
     itree::ITree,
     locks::{
-        Design, LockSet, TimedLock, FILE_KEY, FILE_LOCK_NAME, MAX_LOCK_TREES, TREE_KEYS,
+        locks_of, Design, LockSet, TimedLock, FILE_KEY, FILE_LOCK_NAME, MAX_LOCK_TREES, TREE_KEYS,
         TREE_LOCK_NAME,
     },
     policy::Policy,
@@ -243,26 +243,6 @@ impl StormFile {
         found
     }
 
-    /// Every lock's acquisitions and contended acquisitions.
-    fn lock_counts(&self) -> (u64, u64) {
-        let mut n = (0, 0);
-        let locks = Iterator::chain(
-            core::iter::once(&self.lock),
-            self.trees.iter().map(|t| &t.lock),
-        );
-        for l in locks {
-            n.0 += l.stat.acq.load(Relaxed);
-            n.1 += l.stat.contended.load(Relaxed);
-        }
-        n
-    }
-
-    /// Zeroes every lock's figures.
-    fn reset(&self) {
-        self.lock.stat.reset();
-        self.trees.iter().for_each(|t| t.lock.stat.reset());
-    }
-
     /// The tree `policy` picks for `key` created on `cpu`/`node`.
     fn choose(&self, policy: Policy, key: usize, cpu: u32, node: u32) -> usize {
         let trees = &self.trees;
@@ -343,10 +323,12 @@ unsafe extern "C" fn thread_fn(data: *mut core::ffi::c_void) -> core::ffi::c_int
 impl Run {
     /// Acquisitions and contended acquisitions over every lock of the run.
     pub(crate) fn lock_counts(&self) -> (u64, u64) {
-        self.files
-            .iter()
-            .map(|f| f.lock_counts())
-            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        let mut n = (0, 0);
+        for (_, l) in self.files.iter().flat_map(|f| locks_of(&**f)) {
+            n.0 += l.stat.acq.load(Relaxed);
+            n.1 += l.stat.contended.load(Relaxed);
+        }
+        n
     }
 }
 
@@ -405,7 +387,9 @@ impl Storm {
                 file.change(&run.fig, cfg.design, t, (s, l), key, true);
             }
         }
-        run.files.iter().for_each(|f| f.reset());
+        for (_, l) in run.files.iter().flat_map(|f| locks_of(&**f)) {
+            l.stat.reset();
+        }
         run.fig.hist = TapTiming::new(2)?;
         run.t0 = now_ns();
         run.deadline = run.t0 + u64::from(cfg.secs) * 1_000_000_000;

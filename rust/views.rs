@@ -543,7 +543,7 @@ pub(crate) fn show_locks(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     for d in Design::all() {
         let mut total = Sum::default();
         for (_, l, _) in rows.iter() {
-            for (_, t) in l.set(d).into_iter().flat_map(|s| s.locks()) {
+            for (_, t) in l.set(d).into_iter().flat_map(|s| locks::locks_of(s)) {
                 total.add(Sum::of(&t.stat));
             }
         }
@@ -573,7 +573,7 @@ pub(crate) fn show_locks(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
         }
         let path = kmm::file_path(&fr.file, &mut name);
         for d in Design::all() {
-            for (i, t) in l.set(d).into_iter().flat_map(|s| s.locks()) {
+            for (i, t) in l.set(d).into_iter().flat_map(|s| locks::locks_of(s)) {
                 let lname = match i {
                     Some(i) => {
                         let mut w = ByteWriter(&mut lock, 0);
@@ -805,7 +805,10 @@ pub(crate) fn show_storm(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     let (execs, walks) = (g.execs.load(Relaxed), g.walks.load(Relaxed));
     let ops = execs * 10 + walks;
     let (acq, con) = run.lock_counts();
-    let (w, h) = (g.hist.summary(0), g.hist.summary(1));
+    let (w, h) = (
+        g.hist.summary(locks::HIST_WAIT),
+        g.hist.summary(locks::HIST_HOLD),
+    );
     let state = if st.finished() { "done" } else { "running" };
     writeln!(
         f,
