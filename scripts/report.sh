@@ -64,66 +64,9 @@ raw=$out/raw.txt
 : >"$raw"
 for topo in "${topos[@]}"; do
 	log "report: $topo, $reps repetitions of $secs s per configuration"
-	# Runs in the guest: every line starting "R " is a result.
-	"$RS_REPO/scripts/vm.sh" -t 7200 -a slab_nomerge "$topo" "$flavor" "
-set -e
-D=/sys/kernel/debug/rmap_shadow
-n=\$(nproc)
-loaded() { grep -q '^rmap_shadow ' /proc/modules; }
-storm() { selftests/out/execl_storm -n \$n -d $secs -p cpu | sed -n 's/.*loops_per_sec=\\([0-9.]*\\).*/\\1/p'; }
-# The anon table after boot, and after launching a realistic set of apps:
-# 8 interactive-style shells, 4 python3 interpreters, 4 coreutils pipelines.
-insmod rmap_shadow.ko policy=node,nodes
-sed 's/^/B $topo after-boot /' \$D/anon
-apps=
-for i in 1 2 3 4 5 6 7 8; do bash -c 'read -r x' < <(sleep 600) & apps=\"\$apps \$!\"; done
-for i in 1 2 3 4; do python3 -c 'import json, time, collections; time.sleep(600)' & apps=\"\$apps \$!\"; done
-for i in 1 2 3 4; do (sleep 600 | sort | uniq -c | cat >/dev/null) & apps=\"\$apps \$!\"; done
-sleep 5
-sed 's/^/B $topo after-16-apps /' \$D/anon
-pkill -x sleep || true
-kill \$apps 2>/dev/null || true
-wait 2>/dev/null || true
-rmmod rmap_shadow
-for rep in \$(seq 1 $reps); do
-	for cfg in \$(printf '%s\\n' unloaded empty counters taps all single all-trees inverted | shuf); do
-		if [ \$cfg = unloaded ]; then
-			loaded && rmmod rmap_shadow
-			lps=\$(storm)
-			echo \"R $topo \$cfg \$rep \$lps 0 0 0 0 0 \$n $host_cores\"
-			continue
-		fi
-		loaded || insmod rmap_shadow.ko policy=node,nodes
-		case \$cfg in
-		empty | counters) echo \$cfg >\$D/mode ;;
-		taps) echo shadow >\$D/mode ;;
-		*) echo all >\$D/mode; echo \$cfg >\$D/locks ;;
-		esac
-		echo reset >\$D/locks
-		lps=\$(storm)
-		d=\$cfg; case \$cfg in all | taps) d=single ;; esac
-		v=\$(awk -v d=\$d '\$1 == \"*\" && \$2 == d { print \$4, \$5, \$6, \$7, \$8 }' \$D/locks)
-		echo \"R $topo \$cfg \$rep \$lps \$v \$n $host_cores\"
-	done
-done
-loaded || insmod rmap_shadow.ko policy=node,nodes
-echo '## in-kernel storm'
-trees=\$(ls -d /sys/devices/system/node/node[0-9]* | wc -l); [ \$trees -ge 2 ] || trees=2
-for rep in \$(seq 1 $kreps); do
-	for combo in \$(for d in single all-trees inverted; do for p in node smallest cpu hash single; do echo \$d,\$p; done; done | shuf); do
-		echo \"start design=\${combo%,*} policy=\${combo#*,} trees=\$trees secs=$ksecs vmas=6000\" >\$D/storm
-		while ! tail -n 1 \$D/storm | grep -q '^done '; do sleep 0.5; done
-		echo \"K $topo \$rep \$(tail -n 1 \$D/storm) \$n $host_cores\"
-	done
-done
-echo '## anon'
-sed 's/^/A $topo /' \$D/anon
-echo '## taps'
-sed 's/^/T $topo /' \$D/taps
-echo '## kprobes'
-sed 's/^/P $topo /' /sys/kernel/debug/kprobes/list
-rmmod rmap_shadow
-" | tee -a "$raw" | grep -E '^(R|K|B|## )' || die "report: the $topo guest failed (see $raw)"
+	# Runs in the guest (scripts/guest/report.sh): lines R, K, B, A, T, P.
+	"$RS_REPO/scripts/vm.sh" -t 7200 -a slab_nomerge "$topo" "$flavor" \
+		"RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_TOPO=$topo RS_REPS=$reps RS_SECS=$secs RS_KREPS=$kreps RS_KSECS=$ksecs RS_HOST_CORES=$host_cores bash scripts/guest/report.sh" | tee -a "$raw" | grep -E '^(R|K|B|## )' || die "report: the $topo guest failed (see $raw)"
 done
 
 # The toolchain root sees the repository (at the same path), not DIR.

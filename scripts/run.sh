@@ -36,32 +36,8 @@ topo=${1:-2n4c}
 
 rs_build "$flavor"
 
-"$RS_REPO/scripts/vm.sh" -t 1200 "$topo" "$flavor" "
-set -e
-D=/sys/kernel/debug/rmap_shadow
-insmod rmap_shadow.ko
-echo '$policy' >\$D/policy
-echo reset >\$D/locks
-echo '## status'
-cat \$D/status
-echo '## execl storm: $secs s, one process per CPU, pinned per CPU'
-selftests/out/execl_storm -n \$(nproc) -d $secs -p cpu
-echo '## policy'
-cat \$D/policy
-echo '## libc.so.6 and ld.so after the storm (files)'
-grep -E '^path |/libc.so.6 |/ld-linux-x86-64.so.2 ' \$D/files
-echo '## locks: totals per design, then libc.so.6 per lock (ns)'
-grep -E '^path |^\* |/libc.so.6 ' \$D/locks
-echo '## anon: real vs ANON_VMA_LAZY live objects'
-cat \$D/anon
-echo '## taps: hits and handler cost (ns)'
-cat \$D/taps
-echo '## stats'
-cat \$D/stats
-echo all >\$D/verify
-echo \"verify: \$(cat \$D/verify)\"
-rmmod rmap_shadow
-"
+"$RS_REPO/scripts/vm.sh" -t 1200 "$topo" "$flavor" \
+	"RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_POLICY=$(printf %q "$policy") RS_SECS=$secs bash scripts/guest/run.sh"
 
 if [ "$reps" -gt 0 ]; then
 	log "short contention-lab report ($topo, $reps repetitions)"

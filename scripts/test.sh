@@ -179,7 +179,7 @@ check "host: selftests build" rs_chroot make -C "$RS_REPO/selftests" KSRC="$ksrc
 # Kernel report headers a guest's console must not show (the selftests also
 # check the log from each test's start; this catches what they cannot see:
 # a report during boot, between tests, or in a guest that died).
-report_pat='WARNING:|BUG:|Oops|general protection fault|UBSAN:|possible circular locking dependency|possible recursive locking|inconsistent lock state|suspicious RCU usage|DEBUG_LOCKS_WARN_ON|sleeping function called from invalid context|Kernel panic|kernel BUG|rcu: INFO:|detected stall|turning off the locking correctness validator|queued lock replays|suspected memory leaks'
+report_pat='WARNING:|BUG:|Oops|general protection fault|UBSAN:|possible circular locking dependency|possible recursive locking|inconsistent lock state|suspicious RCU usage|DEBUG_LOCKS_WARN_ON|sleeping function called from invalid context|Kernel panic|kernel BUG|rcu: INFO:|detected stall|turning off the locking correctness validator|queued lock replays|suspected memory leaks|blocked for more than'
 # stamp FILE: copy stdin to stdout; write to FILE, for each harness test and
 # each runner program, "took SECONDS NAME" (host clock), and "boot SECONDS"
 # for the time until the first test started. Where a suite's time goes.

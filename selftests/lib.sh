@@ -7,7 +7,10 @@ KSFT_SKIP=4
 RS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RS_BIN=${RS_BIN:-$RS_DIR/out}
 [ -x "$RS_BIN/execl_storm" ] || RS_BIN=$RS_DIR
-RS_KO=${RMAP_SHADOW_KO:-$RS_DIR/../rmap_shadow.ko}
+# The module: RMAP_SHADOW_KO (the selftests), else RS_KO (the guest programs
+# of scripts/guest/, which source this file for the paths), else the build.
+RS_KO=${RMAP_SHADOW_KO:-${RS_KO:-$RS_DIR/../rmap_shadow.ko}}
+# The module's debugfs directory: its one definition in shell.
 RS_DEBUGFS=/sys/kernel/debug/rmap_shadow
 
 ksft_pass() { exit $KSFT_PASS; }

@@ -455,7 +455,7 @@ static inline int rs_kmsg_reports(int fd)
 		"sleeping function called from invalid context", "Kernel panic",
 		"kernel BUG", "rcu_sched self-detected stall", "rcu: INFO:",
 		"detected stall", "turning off the locking correctness validator",
-		"queued lock replays", "suspected memory leaks",
+		"queued lock replays", "suspected memory leaks", "blocked for more than",
 	};
 	char rec[8192];
 	int count = 0;

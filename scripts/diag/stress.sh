@@ -19,12 +19,13 @@
 set -u
 K=$1 NAME=$2 CYCLES=$3
 D=$(dirname "$0")
+. "$D/../../selftests/lib.sh"
 "$D/mstorm" 8 &
 S=$!
 t0=$(date +%s)
 for i in $(seq 1 "$CYCLES"); do
 	insmod "$K" || echo "insmod failed $i"
-	[ -e /sys/kernel/debug/rmap_shadow/locks ] && echo off >/sys/kernel/debug/rmap_shadow/locks
+	[ -e "$RS_DEBUGFS/locks" ] && echo off >"$RS_DEBUGFS/locks"
 	sleep 0.05
 	for _ in $(seq 1 100); do rmmod "$NAME" 2>/dev/null && break; sleep 0.1; done
 	[ $((i % 10)) = 0 ] && echo "cycle $i done $(($(date +%s) - t0)) s"

@@ -32,7 +32,8 @@
 # mode <row>": each tap's hits, mean, p50, p99); and the module's stats
 # ("S topo boot <row>").
 set -euo pipefail
-D=/sys/kernel/debug/rmap_shadow
+. "$(dirname "$0")/../../selftests/lib.sh"
+D=$RS_DEBUGFS
 n=$(nproc)
 loaded() { grep -q "^$1 " /proc/modules; }
 unload_all() {

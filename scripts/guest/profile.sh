@@ -14,7 +14,8 @@
 # `perf report` by symbol (self time) and by object. Prints the storm's line,
 # then the two reports, each line prefixed with "P <mode> ".
 set -euo pipefail
-D=/sys/kernel/debug/rmap_shadow
+. "$(dirname "$0")/../../selftests/lib.sh"
+D=$RS_DEBUGFS
 n=$(nproc)
 insmod "$RS_KO" policy=node,nodes
 for mode in $RS_MODES; do

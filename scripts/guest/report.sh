@@ -1,0 +1,88 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest side of scripts/report.sh (runs inside a guest, from the
+# repository). Parameters from the environment:
+#   RS_KO          the module
+#   RS_TOPO        topology name (for the output lines)
+#   RS_REPS        repetitions of the execl storms
+#   RS_SECS        seconds per execl storm
+#   RS_KREPS       repetitions of the in-kernel storms
+#   RS_KSECS       seconds per in-kernel storm
+#   RS_HOST_CORES  the host's cores (for the output lines)
+#
+# Prints, each a line: "B topo after-boot|after-16-apps <anon row>" (the
+# anon table after boot and with a realistic set of apps running),
+# "R topo cfg rep loops_per_sec acq contended wait_ns wait_max_ns hold_ns
+# vcpus host_cores" per execl storm (configurations in scripts/report.sh),
+# "K topo rep <storm done line> vcpus host_cores" per in-kernel storm, then
+# the anon, taps and armed-kprobe tables ("A", "T", "P").
+set -euo pipefail
+. "$(dirname "$0")/../../selftests/lib.sh"
+D=$RS_DEBUGFS
+n=$(nproc)
+loaded() { grep -q '^rmap_shadow ' /proc/modules; }
+storm() { "$RS_BIN/execl_storm" -n "$n" -d "$RS_SECS" -p cpu | sed -n 's/.*loops_per_sec=\([0-9.]*\).*/\1/p'; }
+
+# The anon table after boot, and after launching a realistic set of apps:
+# 8 interactive-style shells, 4 python3 interpreters, 4 coreutils
+# pipelines. The shells and pipelines read a FIFO this script keeps open
+# for writing: closing it ends them (EOF), and the interpreters are killed
+# by PID, so nothing else in the guest is touched.
+insmod "$RS_KO" policy=node,nodes
+sed "s/^/B $RS_TOPO after-boot /" "$D/anon"
+fifo=$(mktemp -u /tmp/rs-apps.XXXXXX)
+mkfifo "$fifo"
+exec 3<>"$fifo"
+for _ in 1 2 3 4 5 6 7 8; do bash -c 'read -r x' <"$fifo" 3>&- & done
+pys=()
+for _ in 1 2 3 4; do python3 -c 'import json, time, collections; time.sleep(600)' 3>&- & pys+=($!); done
+for _ in 1 2 3 4; do { cat <"$fifo" | sort | uniq -c | cat >/dev/null; } 3>&- & done
+sleep 5
+sed "s/^/B $RS_TOPO after-16-apps /" "$D/anon"
+exec 3>&-
+kill "${pys[@]}"
+wait || true
+rm -f "$fifo"
+rmmod rmap_shadow
+
+for rep in $(seq 1 "$RS_REPS"); do
+	for cfg in $(printf '%s\n' unloaded empty counters taps all single all-trees inverted | shuf); do
+		if [ "$cfg" = unloaded ]; then
+			if loaded; then rmmod rmap_shadow; fi
+			lps=$(storm)
+			echo "R $RS_TOPO $cfg $rep $lps 0 0 0 0 0 $n $RS_HOST_CORES"
+			continue
+		fi
+		loaded || insmod "$RS_KO" policy=node,nodes
+		case $cfg in
+		empty | counters) echo "$cfg" >"$D/mode" ;;
+		taps) echo shadow >"$D/mode" ;;
+		*) echo all >"$D/mode"; echo "$cfg" >"$D/locks" ;;
+		esac
+		echo reset >"$D/locks"
+		lps=$(storm)
+		d=$cfg
+		case $cfg in all | taps) d=single ;; esac
+		v=$(awk -v d="$d" '$1 == "*" && $2 == d { print $4, $5, $6, $7, $8 }' "$D/locks")
+		echo "R $RS_TOPO $cfg $rep $lps $v $n $RS_HOST_CORES"
+	done
+done
+loaded || insmod "$RS_KO" policy=node,nodes
+echo '## in-kernel storm'
+trees=$(find /sys/devices/system/node -maxdepth 1 -name 'node[0-9]*' | wc -l)
+[ "$trees" -ge 2 ] || trees=2
+for rep in $(seq 1 "$RS_KREPS"); do
+	for combo in $(for d in single all-trees inverted; do for p in node smallest cpu hash single; do echo "$d,$p"; done; done | shuf); do
+		echo "start design=${combo%,*} policy=${combo#*,} trees=$trees secs=$RS_KSECS vmas=6000" >"$D/storm"
+		while ! tail -n 1 "$D/storm" | grep -q '^done '; do sleep 0.5; done
+		echo "K $RS_TOPO $rep $(tail -n 1 "$D/storm") $n $RS_HOST_CORES"
+	done
+done
+echo '## anon'
+sed "s/^/A $RS_TOPO /" "$D/anon"
+echo '## taps'
+sed "s/^/T $RS_TOPO /" "$D/taps"
+echo '## kprobes'
+sed "s/^/P $RS_TOPO /" /sys/kernel/debug/kprobes/list
+rmmod rmap_shadow
