@@ -41,13 +41,17 @@
 //! when `anon` is read.
 
 use crate::fast::Atomic;
+use crate::views::{read_command, MAX_WRITE};
+use crate::Shared;
 use crate::{kmm::LockedVma, percpu::PerCpu, policy::hash_ptr, sys};
+use core::fmt;
 use kernel::{
     bindings, new_spinlock,
     prelude::*,
     rbtree::{Entry, RBTree, RBTreeNodeReservation},
     sync::{atomic::Relaxed, SpinLock},
 };
+use kernel::{sync::Arc, uaccess::UserSliceReader};
 
 /// Shards of the anon records.
 pub(crate) const SHARDS: usize = 64;
@@ -563,4 +567,96 @@ pub(crate) unsafe fn chain(
     let n = unsafe { sys::rs_vma_anon_vmas(vma, avs.as_mut_ptr().cast(), MAX_CHAIN as i32) };
     let n = n as usize;
     (n.min(MAX_CHAIN), n > MAX_CHAIN)
+}
+
+// The `anon` file: this table in debugfs.
+
+/// Bytes as KiB with one decimal.
+struct Kb(u64);
+
+impl fmt::Display for Kb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tenths = (self.0 * 10 + 512) / 1024;
+        write!(f, "{}.{}", tenths / 10, tenths % 10)
+    }
+}
+
+/// A change from `real` to `lazy` bytes in percent with one decimal.
+struct Pct(u64, u64);
+
+impl fmt::Display for Pct {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (real, lazy) = (self.0 as i64, self.1 as i64);
+        if real == 0 {
+            return f.write_str("-");
+        }
+        let permille =
+            ((lazy - real) * 1000 + if lazy >= real { real / 2 } else { -real / 2 }) / real;
+        let sign = if permille < 0 { "-" } else { "+" };
+        let a = permille.unsigned_abs();
+        write!(f, "{sign}{}.{}", a / 10, a % 10)
+    }
+}
+
+/// `anon`: per object, the real kernel's live objects and bytes beside
+/// ANON_VMA_LAZY's, the change, the high-water marks and the object size.
+pub(crate) fn show_anon(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let (now, hw, _) = sh.anon.sums();
+    let (vma, avc, av) = sizes();
+    let extra = sh.params.vma_extra_bytes as usize;
+    writeln!(
+        f,
+        "object real_objs real_kb lazy_objs lazy_kb change_pct real_hw_objs lazy_hw_objs obj_bytes lazy_obj_bytes"
+    )?;
+    let rows = [
+        (
+            "vm_area_struct",
+            now.vmas,
+            now.vmas,
+            hw.vmas,
+            hw.vmas,
+            vma,
+            vma + extra,
+        ),
+        (
+            "anon_vma_chain",
+            now.real_avc,
+            now.lazy_avc,
+            hw.real_avc,
+            hw.lazy_avc,
+            avc,
+            avc,
+        ),
+        (
+            "anon_vma",
+            now.real_av,
+            now.lazy_av,
+            hw.real_av,
+            hw.lazy_av,
+            av,
+            av,
+        ),
+    ];
+    for (name, real, lazy, rhw, lhw, size, lsize) in rows {
+        let (rb, lb) = (real * size as u64, lazy * lsize as u64);
+        writeln!(
+            f,
+            "{name} {real} {} {lazy} {} {} {rhw} {lhw} {size} {lsize}",
+            Kb(rb),
+            Kb(lb),
+            Pct(rb, lb)
+        )?;
+    }
+    Ok(())
+}
+
+/// Writing `anon`: `reset` restarts the high-water marks from the live
+/// counts. Anything else fails with `EINVAL`.
+pub(crate) fn write_anon(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; MAX_WRITE];
+    if read_command(r, &mut buf)? != "reset" {
+        return Err(EINVAL);
+    }
+    sh.anon.reset_hw();
+    Ok(())
 }

@@ -44,3 +44,62 @@ pub(crate) fn policy(s: &str, cur: TreeCount) -> Option<(Policy, TreeCount)> {
     }
     Some((p, t))
 }
+
+/// Most trees an in-kernel storm file has (the lock designs' limit,
+/// `locks::MAX_LOCK_TREES`).
+pub(crate) const STORM_MAX_TREES: u32 = 32;
+
+/// A parsed `storm start` command, generic over the lock design's type (so
+/// that this file stays pure).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StormSpec<D> {
+    /// Lock design.
+    pub(crate) design: D,
+    /// Tree-choice policy.
+    pub(crate) policy: Policy,
+    /// Trees per file, 1 ..= [`STORM_MAX_TREES`].
+    pub(crate) trees: u32,
+    /// Duration, 1 ..= 600 s.
+    pub(crate) secs: u32,
+    /// VMAs per file before the start, 0 ..= 6000.
+    pub(crate) vmas: u32,
+    /// Execs between walks, 1 ..= 1000000.
+    pub(crate) walk_every: u32,
+}
+
+/// A decimal in `lo ..= hi`: digits only (no sign, no space).
+fn bounded(v: &str, lo: u32, hi: u32) -> Option<u32> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u32 = v.parse().ok()?;
+    (lo..=hi).contains(&n).then_some(n)
+}
+
+/// Parses `start [design=D] [policy=P] [trees=N] [secs=N] [vmas=N]
+/// [walk_every=N]` (words separated by white space, a key given twice: the
+/// last wins). Unset keys are `defaults`; `design` parses design names.
+pub(crate) fn storm<D: Copy>(
+    s: &str,
+    defaults: StormSpec<D>,
+    design: impl Fn(&str) -> Option<D>,
+) -> Option<StormSpec<D>> {
+    let mut it = s.split_ascii_whitespace();
+    if it.next() != Some("start") {
+        return None;
+    }
+    let mut cfg = defaults;
+    for w in it {
+        let (k, v) = w.split_once('=')?;
+        match k {
+            "design" => cfg.design = design(v)?,
+            "policy" => cfg.policy = Policy::parse(v)?,
+            "trees" => cfg.trees = bounded(v, 1, STORM_MAX_TREES)?,
+            "secs" => cfg.secs = bounded(v, 1, 600)?,
+            "vmas" => cfg.vmas = bounded(v, 0, 6000)?,
+            "walk_every" => cfg.walk_every = bounded(v, 1, 1_000_000)?,
+            _ => return None,
+        }
+    }
+    Some(cfg)
+}

@@ -29,7 +29,11 @@
 use crate::fast::Atomic;
 use crate::rwsem::{ReadGuard, RwSem, WriteGuard};
 use crate::timing::{now_ns, TapTiming};
+use crate::views::{read_command, shadowed_files, MAX_WRITE};
+use crate::{kmm, shadow::FileShadow, Shared};
+use core::fmt::{self, Write};
 use core::pin::Pin;
+use kernel::uaccess::UserSliceReader;
 use kernel::{
     prelude::*,
     sync::{atomic::Relaxed, Arc, LockClassKey},
@@ -471,13 +475,25 @@ impl Design {
     }
 
     /// Does `op` on tree `tree` of `l` (process context, no lock held),
-    /// holding the locks for `hold_ns` (at most [`MAX_HOLD_NS`]). Returns
+    /// holding the locks for `hold_ns` (at most [`MAX_HOLD_NS`]) and then
+    /// for as long as `then` runs (it may sleep: they are rwsems). Returns
     /// whether `l` had the locks this design needs.
-    pub(crate) fn replay(self, l: &dyn LockSet, op: Op, tree: usize, hold_ns: u64) -> bool {
+    pub(crate) fn replay(
+        self,
+        l: &dyn LockSet,
+        op: Op,
+        tree: usize,
+        hold_ns: u64,
+        then: impl FnOnce(),
+    ) -> bool {
         let d = self.imp();
+        let held = || {
+            spin_ns(hold_ns);
+            then();
+        };
         match op {
-            Op::Walk => d.walk(l, None).map(|_h| spin_ns(hold_ns)).is_some(),
-            _ => d.change(l, tree, None).map(|_h| spin_ns(hold_ns)).is_some(),
+            Op::Walk => d.walk(l, None).map(|_h| held()).is_some(),
+            _ => d.change(l, tree, None).map(|_h| held()).is_some(),
         }
     }
 }
@@ -582,4 +598,161 @@ fn spin_ns(ns: u64) {
     while now_ns().saturating_sub(t0) < ns {
         core::hint::spin_loop();
     }
+}
+
+// The `locks` file: these figures in debugfs.
+
+/// Sums of lock figures.
+#[derive(Default, Clone, Copy)]
+struct Sum {
+    acq: u64,
+    contended: u64,
+    wait_ns: u64,
+    wait_max_ns: u64,
+    hold_ns: u64,
+}
+
+impl Sum {
+    fn of(l: &LockStat) -> Self {
+        Self {
+            acq: l.acq.load(Relaxed),
+            contended: l.contended.load(Relaxed),
+            wait_ns: l.wait_ns.load(Relaxed),
+            wait_max_ns: l.wait_max_ns.load(Relaxed),
+            hold_ns: l.hold_ns.load(Relaxed),
+        }
+    }
+
+    fn add(&mut self, o: Sum) {
+        self.acq += o.acq;
+        self.contended += o.contended;
+        self.wait_ns += o.wait_ns;
+        self.wait_max_ns = self.wait_max_ns.max(o.wait_max_ns);
+        self.hold_ns += o.hold_ns;
+    }
+
+    fn row(&self, f: &mut fmt::Formatter<'_>, path: &str, design: &str, lock: &str) -> fmt::Result {
+        writeln!(
+            f,
+            "{path} {design} {lock} {} {} {} {} {}",
+            self.acq, self.contended, self.wait_ns, self.wait_max_ns, self.hold_ns
+        )
+    }
+}
+
+/// How many files `locks` shows.
+const TOP_LOCK_FILES: usize = 20;
+
+/// `locks`: per design, the totals over every file (path `*`, lock `all`),
+/// then, for the files with the most acquisitions, one row per lock.
+pub(crate) fn show_locks(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let Ok(files) = shadowed_files(sh) else {
+        return writeln!(f, "error: out of memory");
+    };
+    let mut rows: KVec<(Arc<FileShadow>, Arc<FileLocks>, u64)> = KVec::new();
+    for fs in files.into_iter() {
+        if let Some(l) = fs.locks.clone() {
+            let n = l.total_acq();
+            if rows.push((fs, l, n), GFP_KERNEL).is_err() {
+                return writeln!(f, "error: out of memory");
+            }
+        }
+    }
+    writeln!(
+        f,
+        "path design lock acq contended wait_ns wait_max_ns hold_ns"
+    )?;
+    for d in Design::all() {
+        let mut total = Sum::default();
+        for (_, l, _) in rows.iter() {
+            for (_, t) in l.set(d).into_iter().flat_map(|s| locks_of(s)) {
+                total.add(Sum::of(&t.stat));
+            }
+        }
+        total.row(f, "*", d.name(), "all")?;
+    }
+    let mut name = [0u8; 256];
+    let mut lock = [0u8; 8];
+    // The TOP_LOCK_FILES busiest, busiest first (a selection: core's sorts
+    // leave objtool warnings).
+    let mut top = [usize::MAX; TOP_LOCK_FILES];
+    let mut ntop = 0;
+    for (i, row) in rows.iter().enumerate() {
+        let mut pos = ntop;
+        while pos > 0 && rows[top[pos - 1]].2 < row.2 {
+            pos -= 1;
+        }
+        if pos < TOP_LOCK_FILES {
+            let end = ntop.min(TOP_LOCK_FILES - 1);
+            top.copy_within(pos..end, pos + 1);
+            top[pos] = i;
+            ntop = (ntop + 1).min(TOP_LOCK_FILES);
+        }
+    }
+    for (fr, l, n) in top[..ntop].iter().map(|&i| &rows[i]) {
+        if *n == 0 {
+            break;
+        }
+        let path = kmm::file_path(&fr.file, &mut name);
+        for d in Design::all() {
+            for (i, t) in l.set(d).into_iter().flat_map(|s| locks_of(s)) {
+                let lname = match i {
+                    Some(i) => {
+                        let mut w = ByteWriter(&mut lock, 0);
+                        let _ = write!(w, "t{i}");
+                        let len = w.1;
+                        core::str::from_utf8(&lock[..len]).unwrap_or("t?")
+                    }
+                    None => "file",
+                };
+                Sum::of(&t.stat).row(f, path, d.name(), lname)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Formats into a byte buffer (truncating).
+struct ByteWriter<'a>(&'a mut [u8], usize);
+
+impl Write for ByteWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let n = s.len().min(self.0.len() - self.1);
+        self.0[self.1..self.1 + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.1 += n;
+        Ok(())
+    }
+}
+
+/// Writing `locks`: `reset` zeroes every figure; `all`, `off` or a
+/// comma-separated list of `single`, `all-trees`, `inverted` picks the
+/// designs replayed. Bad input changes nothing and fails with `EINVAL`.
+pub(crate) fn write_locks(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; MAX_WRITE];
+    let arg = read_command(r, &mut buf)?;
+    match arg {
+        "reset" => {
+            for fs in shadowed_files(sh)?.iter() {
+                if let Some(l) = fs.locks.as_ref() {
+                    l.reset();
+                }
+            }
+            return Ok(());
+        }
+        "all" => sh.designs.store(ALL_DESIGNS, Relaxed),
+        "off" => sh.designs.store(0, Relaxed),
+        // Test switches: the writer's thread group's replays each wait in
+        // their tasks, holding their first locks (bounded by
+        // `replay::HOLD_MAX_MS`), until `release`.
+        "hold" => sh.replays.hold.store(kernel::current!().tgid(), Relaxed),
+        "release" => sh.replays.hold.store(0, Relaxed),
+        _ => {
+            let mut bits = 0;
+            for w in arg.split(',') {
+                bits |= Design::parse(w.trim()).ok_or(EINVAL)?.bit();
+            }
+            sh.designs.store(bits, Relaxed);
+        }
+    }
+    Ok(())
 }

@@ -143,7 +143,8 @@ pub(crate) struct Replays {
     records: KVVec<Record>,
     ctrs: PerCpu<[Atomic<u64>; NCTR]>,
     /// Test switch (`locks hold`): the thread group that wrote it (0:
-    /// none); its replays wait in their task until `locks release` (at most
+    /// none); its tasks' replays each wait, holding the first design's
+    /// locks of its first operation, until `locks release` (at most
     /// [`HOLD_MAX_MS`]).
     pub(crate) hold: Atomic<i32>,
     /// Set at unload: queued replays free themselves without replaying.
@@ -339,15 +340,13 @@ unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
     // SAFETY: valid while the record is queued (type invariant).
     let sh = unsafe { &*body.shared };
     let r = &sh.replays;
-    // Test switch: a replay of the thread group that set `hold` waits here
-    // (in process context, no lock held) until `release`, bounded.
+    // Test switch: the first operation replayed by the thread group that
+    // set `hold` waits, holding its first design's locks, until `release`
+    // (bounded): the record stays pending (rmmod must not wait for it), and
+    // another task's replay of the same file meets a held lock (contention
+    // must be counted).
     let tgid = kernel::current!().tgid();
-    let mut held_ms = 0;
-    while r.hold.load(Relaxed) == tgid && tgid != 0 && held_ms < HOLD_MAX_MS {
-        // SAFETY: task work runs in process context with no lock held.
-        unsafe { bindings::msleep(10) };
-        held_ms += 10;
-    }
+    let mut wait_held = tgid != 0 && r.hold.load(Relaxed) == tgid;
     let designs = sh.designs.load(Relaxed);
     for e in body.entries[..body.n].iter() {
         let Some(l) = e.locks.as_ref() else {
@@ -362,9 +361,14 @@ unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
         let hold = e.hold_ns / u64::from(e.count.max(1));
         for _ in 0..e.count {
             for d in Design::all().filter(|d| designs & d.bit() != 0) {
-                let done = l
-                    .set(d)
-                    .is_some_and(|set| d.replay(set, e.op, e.tree as usize, hold));
+                let done = l.set(d).is_some_and(|set| {
+                    let wait = core::mem::take(&mut wait_held);
+                    d.replay(set, e.op, e.tree as usize, hold, || {
+                        if wait {
+                            wait_release(r, tgid);
+                        }
+                    })
+                });
                 if !done {
                     r.count(Ctr::TooManyTrees);
                 }
@@ -378,6 +382,19 @@ unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
     // covered by the RCU Tasks grace period of `drain()`.
     rec.owner.store(0, Release);
     crate::sys::module_put();
+}
+
+/// Waits (sleeping, in process context: a replay holding only rwsems) while
+/// the `hold` test switch names the thread group `tgid`, at most
+/// [`HOLD_MAX_MS`].
+fn wait_release(r: &Replays, tgid: i32) {
+    let mut held_ms = 0;
+    while r.hold.load(Relaxed) == tgid && held_ms < HOLD_MAX_MS {
+        // SAFETY: task work runs in process context; the locks held are
+        // rwsems (sleeping locks), no spinlock and no RCU read section.
+        unsafe { bindings::msleep(10) };
+        held_ms += 10;
+    }
 }
 
 /// Ends the replays at unload, after the taps are gone (nothing new is

@@ -17,12 +17,14 @@ use kernel::{
 };
 
 mod anon;
+mod cost;
 mod dfs;
 mod fast;
 mod input;
 mod itree;
 mod kmm;
 mod kprobe;
+mod kthread;
 mod locks;
 mod percpu;
 mod policy;

@@ -14,6 +14,9 @@
 //! first counts as contended). The run ends after `secs` seconds, on
 //! `stop`, or at unload.
 
+use crate::kthread::{InKThread, KThread};
+use crate::views::{read_command, MAX_WRITE};
+use crate::{input, Shared};
 use crate::{
     itree::ITree,
     locks::{
@@ -27,10 +30,14 @@ use crate::{
     timing::TapTiming,
 };
 use core::cell::UnsafeCell;
+use core::fmt;
+use kernel::uaccess::UserSliceReader;
 use kernel::{
-    bindings,
     prelude::*,
-    sync::atomic::{Atomic, Relaxed},
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc,
+    },
 };
 
 /// Files per storm.
@@ -46,22 +53,8 @@ const LAYOUT: [(u64, u64); PER_EXEC] = [
     (0x1f4, 0x1f5),
 ];
 
-/// What a `start` asks for.
-#[derive(Clone, Copy)]
-pub(crate) struct Config {
-    /// Lock design.
-    pub(crate) design: Design,
-    /// Tree-choice policy.
-    pub(crate) policy: Policy,
-    /// Trees per file (1 ..= 32).
-    pub(crate) trees: u32,
-    /// Duration, 1 ..= 600 s.
-    pub(crate) secs: u32,
-    /// VMAs per file before the start, 0 ..= 6000.
-    pub(crate) vmas: u32,
-    /// Execs between walks, 1 ..= 1000000.
-    pub(crate) walk_every: u32,
-}
+/// What a `start` asks for (parsed by [`crate::input::storm`]).
+pub(crate) type Config = crate::input::StormSpec<Design>;
 
 /// One sibling tree of a storm file, with its rwsem.
 ///
@@ -141,29 +134,18 @@ pub(crate) struct Run {
     pub(crate) t1: Atomic<u64>,
 }
 
-/// A run with its kthreads; dropping it stops and reaps them.
-///
-/// # Invariants
-///
-/// Every thread in `tasks` was created with a pointer to one of `args` and
-/// to `run`; both stay at their addresses (boxed) until every thread in
-/// `tasks` has been stopped with `kthread_stop()`.
+/// A run with its kthreads; dropping it stops and reaps them (each
+/// [`KThread`] does when dropped), then the run goes when its last
+/// reference does.
 pub(crate) struct Storm {
-    /// The run (boxed: the threads hold its address).
-    pub(crate) run: KBox<Run>,
-    tasks: KVec<*mut bindings::task_struct>,
-    /// The threads' arguments, owned here (a thread stopped before it ran
-    /// never sees its argument; nothing leaks).
-    args: KVec<KBox<ThreadArg>>,
+    /// The run (shared with the threads).
+    pub(crate) run: Arc<Run>,
+    threads: KVec<KThread<ThreadArg>>,
 }
-
-// SAFETY: the task pointers are only used by `Drop` (kthread_stop()), from
-// any task.
-unsafe impl Send for Storm {}
 
 /// Per-thread argument.
 struct ThreadArg {
-    run: *const Run,
+    run: Arc<Run>,
     cpu: u32,
     node: u32,
     index: u32,
@@ -256,28 +238,19 @@ impl StormFile {
     }
 }
 
-/// The thread body.
-///
-/// # Safety
-///
-/// `data` points to a [`ThreadArg`] owned by a [`Storm`], which outlives the
-/// thread together with its run (type invariant of [`Storm`]).
-unsafe extern "C" fn thread_fn(data: *mut core::ffi::c_void) -> core::ffi::c_int {
-    // SAFETY: per the function's contract.
-    let arg = unsafe { &*data.cast::<ThreadArg>() };
-    // SAFETY: the run outlives this thread.
-    let run = unsafe { &*arg.run };
+/// The thread body: execs on the run's files until the deadline, an
+/// abort or a stop.
+fn thread_fn(arg: &ThreadArg, k: &InKThread) {
+    let run = &*arg.run;
     let cfg = run.cfg;
     // The VMAs (key, tree) of this thread's previous exec, per file.
     let mut mine = [[(0usize, 0usize); PER_EXEC]; FILES];
     let mut seq: usize = 0;
     let mut exec: u64 = 0;
     let base = (arg.index as usize + 1) << 40;
-    // SAFETY: no preconditions.
-    let mut rnd = unsafe { bindings::get_random_u32() } | 1;
+    let mut rnd = sys::random_u32() | 1;
     while run.abort.load(Relaxed) == 0 && now_ns() < run.deadline {
-        // SAFETY: kthread context.
-        if unsafe { bindings::kthread_should_stop() } {
+        if k.should_stop() {
             break;
         }
         let fi = (exec as usize) % FILES;
@@ -304,20 +277,12 @@ unsafe extern "C" fn thread_fn(data: *mut core::ffi::c_void) -> core::ffi::c_int
             run.fig.found.add(found, Relaxed);
         }
         if exec % 64 == 0 {
-            // SAFETY: kthread context, no lock held.
-            unsafe { sys::rs_cond_resched() };
+            k.cond_resched();
         }
     }
     if run.done.fetch_add(1, Relaxed) + 1 == run.threads {
         run.t1.store(now_ns(), Relaxed);
     }
-    // Park until `kthread_stop()`.
-    // SAFETY: kthread context, no lock held.
-    while !unsafe { bindings::kthread_should_stop() } {
-        // SAFETY: as above.
-        unsafe { bindings::schedule_timeout_interruptible(10) };
-    }
-    0
 }
 
 impl Run {
@@ -354,29 +319,22 @@ impl Storm {
             alloc_failures: Atomic::new(0),
             hist: TapTiming::new(2)?,
         };
-        let nr_cpus = kernel::cpu::nr_cpu_ids();
         let mut cpus = KVec::new();
-        for cpu in 0..nr_cpus {
-            // SAFETY: `cpu < nr_cpu_ids`.
-            if unsafe { sys::rs_cpu_online(cpu) } != 0 {
-                cpus.push(cpu, GFP_KERNEL)?;
-            }
+        for cpu in (0..kernel::cpu::nr_cpu_ids()).filter(|&c| sys::cpu_online(c)) {
+            cpus.push(cpu, GFP_KERNEL)?;
         }
         let t0 = now_ns();
-        let mut run = KBox::new(
-            Run {
-                cfg: Config { trees, ..cfg },
-                files,
-                fig,
-                abort: Atomic::new(0),
-                done: Atomic::new(0),
-                threads: cpus.len() as u32,
-                t0,
-                deadline: u64::MAX,
-                t1: Atomic::new(0),
-            },
-            GFP_KERNEL,
-        )?;
+        let mut run = Run {
+            cfg: Config { trees, ..cfg },
+            files,
+            fig,
+            abort: Atomic::new(0),
+            done: Atomic::new(0),
+            threads: cpus.len() as u32,
+            t0,
+            deadline: u64::MAX,
+            t1: Atomic::new(0),
+        };
         // The pre-existing VMAs, placed as if created on CPU 0 / node 0
         // then spread by the policy over the keys.
         for (fi, file) in run.files.iter().enumerate() {
@@ -393,90 +351,134 @@ impl Storm {
         run.fig.hist = TapTiming::new(2)?;
         run.t0 = now_ns();
         run.deadline = run.t0 + u64::from(cfg.secs) * 1_000_000_000;
-        let mut storm = Storm {
-            run,
-            tasks: KVec::with_capacity(cpus.len(), GFP_KERNEL)?,
-            args: KVec::with_capacity(cpus.len(), GFP_KERNEL)?,
-        };
+        let run = Arc::new(run, GFP_KERNEL)?;
+        let mut threads = KVec::with_capacity(cpus.len(), GFP_KERNEL)?;
         for (i, &cpu) in cpus.iter().enumerate() {
-            let arg = KBox::new(
-                ThreadArg {
-                    run: &*storm.run,
-                    cpu,
-                    // SAFETY: `cpu` is online.
-                    node: unsafe { sys::rs_cpu_to_node(cpu) } as u32,
-                    index: i as u32,
-                },
-                GFP_KERNEL,
-            )?;
-            let p = core::ptr::from_ref::<ThreadArg>(&arg).cast_mut();
-            // Owned by the storm from now on (capacity reserved: no
-            // allocation).
-            if storm.args.push_within_capacity(arg).is_err() {
-                storm.run.abort.store(1, Relaxed);
-                return Err(ENOMEM);
-            }
-            // SAFETY: `thread_fn`'s contract holds: `p` is a `ThreadArg`
-            // owned by `storm`, which stops the thread before it and the run
-            // go; the name format takes the CPU number.
-            let task = unsafe {
-                bindings::kthread_create_on_cpu(
-                    Some(thread_fn),
-                    p.cast(),
-                    cpu,
-                    c"rmap_shadow_storm/%u".as_char_ptr(),
-                )
+            let arg = ThreadArg {
+                run: run.clone(),
+                cpu,
+                node: sys::cpu_to_node(cpu),
+                index: i as u32,
             };
-            if kernel::error::from_err_ptr(task).is_err() {
-                // Dropping `storm` stops the threads created so far.
-                storm.run.abort.store(1, Relaxed);
-                return Err(ENOMEM);
+            match KThread::create_on_cpu(cpu, c"rmap_shadow_storm/%u", arg, thread_fn) {
+                // Capacity reserved above: cannot fail.
+                Ok(t) => drop(threads.push_within_capacity(t)),
+                Err(e) => {
+                    // Dropping `threads` stops the threads created so far
+                    // (none has run).
+                    run.abort.store(1, Relaxed);
+                    return Err(e);
+                }
             }
-            // SAFETY: `task` is a new kthread; a reference keeps it for
-            // `kthread_stop()` even after it exits.
-            unsafe { bindings::get_task_struct(task) };
-            // Capacity reserved above: cannot fail.
-            let _ = storm.tasks.push_within_capacity(task);
         }
-        for &t in storm.tasks.iter() {
-            // SAFETY: created above and referenced.
-            unsafe { bindings::wake_up_process(t) };
+        for t in threads.iter() {
+            t.wake();
         }
-        Ok(storm)
+        Ok(Storm { run, threads })
     }
 
     /// Whether every thread finished, or the run was stopped (its threads
     /// reaped, whether they ran or not).
     pub(crate) fn finished(&self) -> bool {
-        self.tasks.is_empty() || self.run.done.load(Relaxed) == self.run.threads
+        self.threads.is_empty() || self.run.done.load(Relaxed) == self.run.threads
     }
 
     /// Ends the run early and reaps its threads; the figures stay. Sleeps.
     pub(crate) fn stop(&mut self) {
         self.run.abort.store(1, Relaxed);
-        for &t in self.tasks.iter() {
-            // SAFETY: as in `drop`.
-            unsafe {
-                bindings::kthread_stop(t);
-                bindings::put_task_struct(t);
-            }
-        }
-        self.tasks.clear();
+        // Each thread is stopped and waited for as it is dropped.
+        self.threads.clear();
     }
 }
 
 impl Drop for Storm {
     fn drop(&mut self) {
-        self.run.abort.store(1, Relaxed);
-        for &t in self.tasks.iter() {
-            // SAFETY: `t` is a kthread we created and hold a reference on;
-            // `kthread_stop()` wakes it and waits for it to exit (or returns
-            // at once if it never ran: the thread function is then not
-            // called). Its argument and the run are freed after this loop.
-            unsafe {
-                bindings::kthread_stop(t);
-                bindings::put_task_struct(t);
-            }
-        }
+        self.stop();
     }
+}
+
+// The `storm` file: starting, stopping and showing a run.
+
+// The storm's tree limit is the lock designs' (a storm file has per-tree
+// locks for every design).
+const _: () = assert!(input::STORM_MAX_TREES as usize == crate::locks::MAX_LOCK_TREES);
+
+/// Parses a `storm start` command (see [`input::storm`]); `EINVAL` if bad.
+fn parse_storm(s: &str) -> Result<Config> {
+    let defaults = Config {
+        design: Design::SINGLE,
+        policy: Policy::Node,
+        trees: crate::nr_node_ids().clamp(1, crate::locks::MAX_LOCK_TREES as u32),
+        secs: 10,
+        vmas: 6000,
+        walk_every: 64,
+    };
+    input::storm(s, defaults, Design::parse).ok_or(EINVAL)
+}
+
+/// Writing `storm`: `start ...` (EBUSY while a run is going), or `stop`.
+pub(crate) fn write_storm(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; MAX_WRITE];
+    let arg = read_command(r, &mut buf)?;
+    if arg == "stop" {
+        let mut g = sh.storm.lock();
+        if let Some(st) = Option::as_mut(&mut *g) {
+            st.stop();
+        }
+        return Ok(());
+    }
+    let cfg = parse_storm(arg)?;
+    let mut cur = sh.storm.lock();
+    if cur.as_ref().is_some_and(|s| !s.finished()) {
+        return Err(EBUSY);
+    }
+    // Reap the finished run first (its threads are parked).
+    drop(cur.take());
+    *cur = Some(Storm::start(cfg)?);
+    Ok(())
+}
+
+/// `storm`: header and one row: the last run (`none` before the first).
+pub(crate) fn show_storm(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(
+        f,
+        "state design policy trees secs vmas walk_every threads elapsed_ms execs ops ops_per_sec acq contended_permille wait_p50_ns wait_p99_ns hold_p50_ns hold_p99_ns walks found alloc_failures"
+    )?;
+    let cur = sh.storm.lock();
+    let Some(st) = cur.as_ref() else {
+        return writeln!(f, "none");
+    };
+    let run = &st.run;
+    let c = run.cfg;
+    let t1 = run.t1.load(Relaxed);
+    let end = if t1 != 0 { t1 } else { crate::timing::now_ns() };
+    let ms = (end.saturating_sub(run.t0) / 1_000_000).max(1);
+    let g = &run.fig;
+    let (execs, walks) = (g.execs.load(Relaxed), g.walks.load(Relaxed));
+    let ops = execs * 10 + walks;
+    let (acq, con) = run.lock_counts();
+    let (w, h) = (
+        g.hist.summary(crate::locks::HIST_WAIT),
+        g.hist.summary(crate::locks::HIST_HOLD),
+    );
+    let state = if st.finished() { "done" } else { "running" };
+    writeln!(
+        f,
+        "{state} {} {} {} {} {} {} {} {ms} {execs} {ops} {} {acq} {} {} {} {} {} {walks} {} {}",
+        c.design.name(),
+        c.policy.name(),
+        c.trees,
+        c.secs,
+        c.vmas,
+        c.walk_every,
+        run.threads,
+        (ops * 1000).checked_div(ms).unwrap_or(0),
+        (con * 1000).checked_div(acq).unwrap_or(0),
+        w.p50,
+        w.p99,
+        h.p50,
+        h.p99,
+        g.found.load(Relaxed),
+        g.alloc_failures.load(Relaxed)
+    )
 }

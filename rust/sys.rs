@@ -93,3 +93,24 @@ pub(crate) fn cond_resched() {
     // SAFETY: called only from process context with no spinlock held.
     unsafe { rs_cond_resched() }
 }
+
+/// Whether CPU `cpu` is online (false past `nr_cpu_ids`).
+pub(crate) fn cpu_online(cpu: u32) -> bool {
+    // SAFETY: `rs_cpu_online` wants `cpu < nr_cpu_ids`, checked first.
+    cpu < kernel::cpu::nr_cpu_ids() && unsafe { rs_cpu_online(cpu) } != 0
+}
+
+/// The NUMA node of CPU `cpu` (0 past `nr_cpu_ids`).
+pub(crate) fn cpu_to_node(cpu: u32) -> u32 {
+    if cpu >= kernel::cpu::nr_cpu_ids() {
+        return 0;
+    }
+    // SAFETY: `cpu < nr_cpu_ids`.
+    unsafe { rs_cpu_to_node(cpu) }.max(0) as u32
+}
+
+/// A random `u32` (`get_random_u32()`). Any context.
+pub(crate) fn random_u32() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { kernel::bindings::get_random_u32() }
+}

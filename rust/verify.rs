@@ -20,9 +20,13 @@
 //!    exactly one tree, and the queries answered alike, and return the
 //!    first mismatch as plain data, formatted by the caller.
 
+use crate::kmm;
+use crate::views::{need_shadow, read_command, shadowed_files, MAX_WRITE};
 use crate::{itree::Broken, kmm::Mapping, Shared};
 use core::fmt;
+use core::fmt::Write;
 use kernel::prelude::*;
+use kernel::{sync::Arc, uaccess::UserSliceReader};
 
 /// What `verify` found for one file.
 #[derive(Clone, Copy, Debug)]
@@ -240,8 +244,7 @@ fn snapshot(sh: &Shared, m: Mapping<'_>) -> Result<Snapshot> {
 fn pick_queries(real: &[(usize, u64, u64)], out: &mut [(u64, u64, usize, usize); QUERIES]) {
     let nreal = real.len();
     for q in out.iter_mut() {
-        // SAFETY: no preconditions.
-        let r = u64::from(unsafe { kernel::bindings::get_random_u32() });
+        let r = u64::from(crate::sys::random_u32());
         let base = if nreal == 0 {
             0
         } else {
@@ -324,4 +327,78 @@ fn compare(snap: &Snapshot) -> Result<Finding> {
 pub(crate) fn verify_mapping(sh: &Shared, m: Mapping<'_>) -> Result<Finding> {
     let snap = snapshot(sh, m)?;
     compare(&snap)
+}
+
+// The `verify` file (the debugfs view of this check).
+
+/// Formats into a `KVec` (outside every lock: may sleep).
+struct Text(KVec<u8>);
+
+impl Write for Text {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0
+            .extend_from_slice(s.as_bytes(), GFP_KERNEL)
+            .map_err(|_| fmt::Error)
+    }
+}
+
+/// Writing `verify`: `all`, or the absolute path of a file (not a
+/// directory: `EISDIR`). The result is read back.
+pub(crate) fn write_verify(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; MAX_WRITE];
+    let arg = read_command(r, &mut buf)?;
+    let mut out = Text(KVec::new());
+    let mut checked = 0u64;
+    let mut bad = None;
+    let mut name = [0u8; 256];
+    if arg == "all" {
+        let _serial = sh.rebuild.lock();
+        need_shadow(sh)?;
+        for f in shadowed_files(sh)?.iter() {
+            let finding = verify_mapping(sh, Mapping::of_file(&f.file))?;
+            checked += 1;
+            if !finding.is_ok() {
+                bad = Some((kmm::file_path(&f.file, &mut name), finding));
+                break;
+            }
+        }
+        if let Some((path, finding)) = bad {
+            writeln!(out, "{}", Named(path, finding)).map_err(|_| ENOMEM)?;
+        }
+    } else {
+        if !arg.starts_with('/') {
+            return Err(EINVAL);
+        }
+        // The lookup may sleep on a slow filesystem: no lock held around it.
+        let p = kmm::PathRef::lookup(arg)?;
+        if p.is_dir() {
+            return Err(EISDIR);
+        }
+        let finding = {
+            let _serial = sh.rebuild.lock();
+            need_shadow(sh)?;
+            verify_mapping(sh, p.mapping())?
+        };
+        checked = 1;
+        if !finding.is_ok() {
+            writeln!(out, "{}", Named(arg, finding)).map_err(|_| ENOMEM)?;
+            bad = Some(("", finding));
+        }
+    }
+    if bad.is_none() {
+        writeln!(out, "OK {checked} files").map_err(|_| ENOMEM)?;
+    }
+    let mut v = sh.verdict.lock();
+    *v = out.0;
+    Ok(())
+}
+
+/// Reading `verify`: the last result (`OK N files` or the first mismatch),
+/// or `none` before any check.
+pub(crate) fn show_verify(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let v = sh.verdict.lock();
+    if v.is_empty() {
+        return writeln!(f, "none");
+    }
+    f.write_str(core::str::from_utf8(&v).unwrap_or("?\n"))
 }

@@ -26,7 +26,7 @@ pass=0 fail=0 skip=0 n=0
 # today: the placement tests use files of their own and apply everywhere.
 EXPECTED_SKIPS=()
 # Programs the kselftest runner must run in every guest (selftests/Makefile).
-EXPECTED_PROGRAMS=5
+EXPECTED_PROGRAMS=8
 t0=$(date +%s)
 
 echo "TAP version 13"

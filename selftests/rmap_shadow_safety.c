@@ -14,6 +14,8 @@
  *    i_mmap_rwsem (lockdep: i_mmap_rwsem -> fs_reclaim);
  *  - rmmod_with_pending_replay: rmmod waiting without bound for a task that
  *    queued a replay;
+ *  - replay_contention_counted: contention on a shadow lock counted (an
+ *    execl storm once showed none), exactly, with its wait;
  *  - load_fails_on_bad_probe: a missing or unprobeable symbol;
  *  - debugfs_input_edges, debugfs_modes: bad input and permissions;
  *  - fuzz_writes_during_storm: random writes to every writable file;
@@ -160,6 +162,104 @@ static int reap(pid_t pid, int sig)
 	if (waitpid(pid, &status, 0) != pid)
 		return -1;
 	return status;
+}
+
+/* The state letter of @pid in /proc/PID/stat; 0 if unreadable. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* A child that maps @fd once (holding its replays back if @hold), then
+ * writes 'y' (or 'n': the map failed) to @wfd and exits. */
+static pid_t map_child(int fd, int wfd, int hold)
+{
+	pid_t kid = fork();
+
+	if (kid == 0) {
+		void *p;
+		char c;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (hold && rs_write_str(RS_DEBUGFS "/locks", "hold"))
+			_exit(3);
+		p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+		c = p == MAP_FAILED ? 'n' : 'y';
+		_exit(write(wfd, &c, 1) == 1 ? 0 : 2);
+	}
+	return kid;
+}
+
+/*
+ * Contention is counted, exactly: child A's replay of its mmap holds the
+ * file's `single` lock (test switch `hold`) while child B's replay of its
+ * own mmap of the same file blocks on it (B seen in D state). After
+ * `release`: two acquisitions, one contended, a wait and a hold of at least
+ * the time B was kept waiting.
+ */
+TEST_F_TIMEOUT(safety, replay_contention_counted, RS_TEST_TIMEOUT)
+{
+	struct rs_lock_row l = { 0 };
+	const long long kept_ns = 300 * 1000 * 1000LL;
+	int fd, pfd[2], i;
+	pid_t a, b;
+	char st = 0, c;
+
+	fd = rs_tmpfs_file(self->mnt, self->path, 1);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, pipe(pfd));
+	a = map_child(fd, pfd[1], 1);
+	ASSERT_LE(0, a);
+	/* A holds the lock once its acquisition is counted. */
+	for (i = 0; i < 200; i++) {
+		if (!rs_lock_row(self->path, "single", "file", &l) && l.acq == 1)
+			break;
+		usleep(25 * 1000);
+	}
+	EXPECT_EQ(1, l.acq) TH_LOG("A's replay did not take the lock");
+	b = map_child(fd, pfd[1], 0);
+	EXPECT_LE(0, b);
+	for (i = 0; b > 0 && i < 200; i++) {
+		st = proc_state(b);
+		if (st == 'D')
+			break;
+		usleep(25 * 1000);
+	}
+	EXPECT_EQ('D', st) TH_LOG("B never blocked on the held lock");
+	usleep(kept_ns / 1000);
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "release"));
+	close(pfd[1]);
+	for (i = 0; i < 2; i++) {
+		EXPECT_EQ(1, read(pfd[0], &c, 1));
+		EXPECT_EQ('y', c);
+	}
+	close(pfd[0]);
+	EXPECT_EQ(0, reap(a, 0));
+	if (b > 0)
+		EXPECT_EQ(0, reap(b, 0));
+	ASSERT_EQ(0, rs_lock_row(self->path, "single", "file", &l));
+	TH_LOG("single file lock: acq %lld contended %lld wait %lld ns (max %lld) hold %lld ns",
+	       l.acq, l.contended, l.wait_ns, l.wait_max_ns, l.hold_ns);
+	EXPECT_EQ(2, l.acq);
+	EXPECT_EQ(1, l.contended);
+	EXPECT_LE(kept_ns, l.wait_ns);
+	EXPECT_EQ(l.wait_ns, l.wait_max_ns);
+	EXPECT_LE(kept_ns, l.hold_ns);
+	close(fd);
 }
 
 /*

@@ -9,6 +9,8 @@ pub mod itree;
 pub mod policy;
 #[path = "../../../rust/input.rs"]
 pub mod input;
+#[path = "../../../rust/cost.rs"]
+pub mod cost;
 
 #[cfg(test)]
 mod tests;

@@ -411,3 +411,84 @@ fn split_and_merge_need_no_stack() {
         .unwrap();
     h.join().unwrap();
 }
+
+#[test]
+fn storm_specs_parse_or_fail_cleanly() {
+    use crate::input::{storm, StormSpec, STORM_MAX_TREES};
+    // The design type is the caller's: a stand-in with two names.
+    let design = |s: &str| match s {
+        "single" => Some(0u8),
+        "inverted" => Some(2u8),
+        _ => None,
+    };
+    let d = StormSpec { design: 0u8, policy: Policy::Node, trees: 2, secs: 10, vmas: 6000, walk_every: 64 };
+    assert_eq!(storm("start", d, design), Some(d));
+    assert_eq!(
+        storm("start design=inverted policy=hash trees=32 secs=600 vmas=0 walk_every=1", d, design),
+        Some(StormSpec { design: 2, policy: Policy::Hash, trees: 32, secs: 600, vmas: 0, walk_every: 1 })
+    );
+    assert_eq!(storm("start  secs=1\tsecs=3 ", d, design).map(|c| c.secs), Some(3));
+    for bad in [
+        "", "stop", "start=1", "Start", "start design=all-trees", "start policy=nodes",
+        "start trees=0", "start trees=33", "start secs=0", "start secs=601", "start vmas=6001",
+        "start walk_every=0", "start walk_every=1000001", "start secs=+5", "start secs=-5",
+        "start secs= 5", "start secs=5x", "start secs", "start color=red", "start secs=99999999999",
+    ] {
+        assert_eq!(storm(bad, d, design), None, "{bad:?}");
+    }
+    // Mutations of valid commands: parse or fail, never panic; what parses
+    // is within every bound.
+    let mut rng = Rng(7);
+    let valid = [
+        "start", "start design=single policy=node trees=2 secs=1 vmas=10",
+        "start policy=smallest trees=4 walk_every=1000", "start design=inverted vmas=6000",
+    ];
+    for _ in 0..100_000 {
+        let mut b: Vec<u8> = valid[rng.below(valid.len() as u64) as usize].as_bytes().to_vec();
+        for _ in 0..rng.below(4) {
+            let i = rng.below(b.len() as u64 + 1) as usize;
+            match rng.below(3) {
+                0 if i < b.len() => b[i] = rng.below(128) as u8,
+                1 => b.insert(i, rng.below(128) as u8),
+                _ if i < b.len() => {
+                    b.remove(i);
+                }
+                _ => {}
+            }
+        }
+        let Ok(s) = std::str::from_utf8(&b) else { continue };
+        if let Some(c) = storm(s, d, design) {
+            assert!(c.design == 0 || c.design == 2);
+            assert!((1..=STORM_MAX_TREES).contains(&c.trees), "{s:?}");
+            assert!((1..=600).contains(&c.secs) && c.vmas <= 6000, "{s:?}");
+            assert!((1..=1_000_000).contains(&c.walk_every), "{s:?}");
+        }
+    }
+}
+
+#[test]
+fn patch_cost_is_trees_times_bucket_plus_array_plus_delta() {
+    use crate::cost::PatchCost;
+    // A power-of-two allocator (kmalloc's buckets from 8 bytes up, without
+    // the 96 and 192 caches) and the sizes of a kernel without lock
+    // debugging: rb_root_cached 16, rw_semaphore 40, pointers 8.
+    let pow2 = |n: usize| n.max(8).next_power_of_two();
+    let c = PatchCost::new(4, 16, 40, 8, pow2);
+    assert_eq!(c.tree_struct, 64); // 16 + 40 + 4, to 8
+    assert_eq!(c.tree_alloc, 64);
+    assert_eq!(c.array_alloc, 64); // 5 pointers: 40, to 64
+    assert_eq!(c.address_space_delta, 12 - 56);
+    assert_eq!(c.per_inode, 4 * 64 + 64 + 12 - 56);
+    // One tree: the patch still costs a tree and a 2-pointer array.
+    let one = PatchCost::new(1, 16, 40, 8, pow2);
+    assert_eq!(one.per_inode, 64 + 16 - 44);
+    // Each tree adds its bucket; the array grows by buckets.
+    for n in 1..1024 {
+        let a = PatchCost::new(n, 16, 40, 8, pow2);
+        let b = PatchCost::new(n + 1, 16, 40, 8, pow2);
+        assert_eq!(b.per_inode - a.per_inode, 64 + b.array_alloc as i64 - a.array_alloc as i64);
+        assert!(a.array_alloc >= (n + 1) * 8);
+    }
+    // Lock debugging makes the rwsem, and so every tree, bigger.
+    assert!(PatchCost::new(4, 16, 136, 8, pow2).per_inode > c.per_inode);
+}

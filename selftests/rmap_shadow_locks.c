@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rmap-shadow lock-design selftests: the replay's figures under a real
+ * execl storm, walks, the `locks` file, and the module's own locks in
+ * /proc/lock_stat.
+ *
+ * Needs root, debugfs mounted, and rmap_shadow.ko (see rmap_shadow_util.h).
+ */
+#define _GNU_SOURCE
+#include "rmap_shadow_module.h"
+
+/*
+ * The replay's figures under a real execl storm: every design counts the
+ * storm's acquisitions, consistently. Whether two replays overlap depends
+ * on scheduling (an early CI run saw 642 acquisitions, none contended), so
+ * contention is only checked for consistency here; safety's
+ * replay_contention_counted makes it happen and checks its exact count.
+ */
+TEST_F_TIMEOUT(module, locks_figures_under_storm, RS_TEST_TIMEOUT)
+{
+	struct rs_lock_row tot, sf, inf, at, it;
+	char *stats, lock[8];
+	int i;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "needs >= 2 CPUs");
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/policy", "hash 4"));
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "reset"));
+	/* Two processes per CPU: holders get preempted, as on a busy machine. */
+	ASSERT_LT(0, run_storm_n(8, 2 * sysconf(_SC_NPROCESSORS_ONLN)));
+	usleep(200 * 1000);
+	stats = rs_read_file(RS_DEBUGFS "/stats");
+	ASSERT_NE(NULL, stats);
+	EXPECT_LT(0, rs_status_ll_ws(stats, "replay.run"));
+	EXPECT_EQ(7, rs_status_ll_ws(stats, "locks.designs"));
+	free(stats);
+	ASSERT_EQ(0, rs_lock_row("*", "single", "all", &tot));
+	TH_LOG("single: acq %lld contended %lld wait %lld ns (max %lld) hold %lld ns", tot.acq,
+	       tot.contended, tot.wait_ns, tot.wait_max_ns, tot.hold_ns);
+	EXPECT_LT(0, tot.acq);
+	EXPECT_LE(tot.contended, tot.acq);
+	/* A wait is only counted for a contended acquisition. */
+	EXPECT_EQ(tot.contended == 0, tot.wait_ns == 0);
+	EXPECT_LE(tot.wait_max_ns, tot.wait_ns);
+	EXPECT_LT(0, tot.hold_ns);
+
+	ASSERT_EQ(0, rs_lock_row(LIBC, "single", "file", &sf));
+	ASSERT_EQ(0, rs_lock_row(LIBC, "inverted", "file", &inf));
+	EXPECT_LT(0, sf.acq);
+	EXPECT_EQ(sf.acq, inf.acq);
+	for (i = 0; i < 4; i++) {
+		snprintf(lock, sizeof(lock), "t%d", i);
+		ASSERT_EQ(0, rs_lock_row(LIBC, "all-trees", lock, &at));
+		ASSERT_EQ(0, rs_lock_row(LIBC, "inverted", lock, &it));
+		EXPECT_LT(0, at.acq) TH_LOG("tree %d", i);
+		EXPECT_EQ(at.acq, it.acq) TH_LOG("tree %d", i);
+		EXPECT_LE(at.contended, at.acq);
+		EXPECT_LE(it.contended, it.acq);
+	}
+	EXPECT_NE(0, rs_lock_row(LIBC, "all-trees", "t4", &at));
+}
+
+/*
+ * An rmap walk (MADV_PAGEOUT of a file only this process maps walks the
+ * file's rmap once per page) takes every tree's lock under `all-trees` and
+ * the file lock for write under `inverted`.
+ */
+TEST_F_TIMEOUT(module, locks_walks_take_every_tree, RS_TEST_TIMEOUT)
+{
+	const size_t pages = 64, len = pages * 4096;
+	char path[4200], *buf, *m, *stats, lock[8], *slash;
+	struct rs_lock_row at, inf, it;
+	long long walks0, walks, d0 = 0;
+	volatile char sum = 0;
+	size_t i;
+	int fd;
+
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/policy", "hash 4"));
+	stats = rs_read_file(RS_DEBUGFS "/stats");
+	ASSERT_NE(NULL, stats);
+	walks0 = rs_status_ll_ws(stats, "shadow.walks");
+	free(stats);
+	/*
+	 * Next to this program (9p in the guests): on overlayfs (/tmp) the
+	 * VMA's file is the upper layer's, under another path.
+	 */
+	ASSERT_LT(0, readlink("/proc/self/exe", path, 4096));
+	path[4096] = 0;
+	slash = strrchr(path, '/');
+	ASSERT_NE(NULL, slash);
+	strcpy(slash, "/rs_walk.XXXXXX");
+	fd = mkstemp(path);
+	ASSERT_LE(0, fd);
+	buf = malloc(len);
+	ASSERT_NE(NULL, buf);
+	memset(buf, 'x', len);
+	ASSERT_EQ((ssize_t)len, write(fd, buf, len));
+	free(buf);
+	m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	for (i = 0; i < pages; i++)
+		sum += m[i * 4096];
+	ASSERT_EQ(0, madvise(m, len, MADV_PAGEOUT));
+	usleep(100 * 1000);
+	stats = rs_read_file(RS_DEBUGFS "/stats");
+	ASSERT_NE(NULL, stats);
+	walks = rs_status_ll_ws(stats, "shadow.walks") - walks0;
+	free(stats);
+	TH_LOG("%lld walks", walks);
+	/* One walk per folio (readahead may give large folios), at least one. */
+	EXPECT_LT(0, walks);
+	for (i = 0; i < 4; i++) {
+		snprintf(lock, sizeof(lock), "t%zu", i);
+		ASSERT_EQ(0, rs_lock_row(path, "all-trees", lock, &at));
+		ASSERT_EQ(0, rs_lock_row(path, "inverted", lock, &it));
+		/*
+		 * Both designs write-lock a tree per link and unlink; only
+		 * all-trees read-locks it per walk: the difference is the
+		 * file's replayed walks, the same for every tree, and at most
+		 * every walk counted (kernel threads' walks are not replayed).
+		 */
+		if (i == 0)
+			d0 = at.acq - it.acq;
+		EXPECT_EQ(d0, at.acq - it.acq) TH_LOG("tree %zu", i);
+	}
+	TH_LOG("%lld replayed walks", d0);
+	EXPECT_LT(0, d0);
+	EXPECT_GE(walks, d0);
+	ASSERT_EQ(0, rs_lock_row(path, "inverted", "file", &inf));
+	EXPECT_LE(d0, inf.acq);
+	munmap(m, len);
+	close(fd);
+	unlink(path);
+}
+
+/* `locks` accepts design lists and `reset`; anything else is EINVAL. */
+TEST_F_TIMEOUT(module, locks_writes, RS_TEST_TIMEOUT)
+{
+	static const char *bad[] = { "bogus", "single,bogus", "single,", "ALL", "reset now" };
+	struct rs_lock_row tot;
+	char *stats, *big;
+	unsigned int i;
+
+	ASSERT_EQ(0, rs_load(""));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		EXPECT_EQ(-EINVAL, rs_write_str(RS_DEBUGFS "/locks", bad[i])) TH_LOG("bad #%u", i);
+	big = malloc(1 << 20);
+	ASSERT_NE(NULL, big);
+	memset(big, 's', 1 << 20);
+	EXPECT_EQ(-EINVAL, rs_write(RS_DEBUGFS "/locks", big, 1 << 20));
+	free(big);
+	stats = rs_read_file(RS_DEBUGFS "/stats");
+	ASSERT_NE(NULL, stats);
+	EXPECT_EQ(7, rs_status_ll_ws(stats, "locks.designs"));
+	free(stats);
+
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "inverted,single"));
+	stats = rs_read_file(RS_DEBUGFS "/stats");
+	ASSERT_NE(NULL, stats);
+	EXPECT_EQ(5, rs_status_ll_ws(stats, "locks.designs"));
+	free(stats);
+
+	/* `off`: nothing is replayed, figures stay at zero after `reset`. */
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "off"));
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "reset"));
+	ASSERT_LT(0, run_storm(2));
+	for (i = 0; i < 3; i++) {
+		const char *d[] = { "single", "all-trees", "inverted" };
+
+		ASSERT_EQ(0, rs_lock_row("*", d[i], "all", &tot));
+		EXPECT_EQ(0, tot.acq) TH_LOG("%s", d[i]);
+	}
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "all"));
+	ASSERT_LT(0, run_storm(2));
+	usleep(200 * 1000);
+	ASSERT_EQ(0, rs_lock_row("*", "single", "all", &tot));
+	EXPECT_LT(0, tot.acq);
+}
+
+/* Contentions and acquisitions of every /proc/lock_stat class named @class. */
+static int lock_stat_of(const char *class, long long *contentions, long long *acquisitions)
+{
+	char line[1024], name[128];
+	FILE *f = fopen("/proc/lock_stat", "r");
+	int found = -1;
+
+	*contentions = *acquisitions = 0;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		long long bounces, con, acq_bounces, acq;
+		double wmin, wmax, wtot, wavg;
+		char *colon = strstr(line, ": ");
+
+		if (!colon || colon - line >= (long)sizeof(name))
+			continue;
+		if (sscanf(line, "%127[^:]", name) != 1)
+			continue;
+		/* Class names are right-aligned. */
+		if (strcmp(name + strspn(name, " "), class))
+			continue;
+		if (sscanf(colon + 1, "%lld %lld %lf %lf %lf %lf %lld %lld", &bounces, &con, &wmin,
+			   &wmax, &wtot, &wavg, &acq_bounces, &acq) != 8)
+			continue;
+		*contentions += con;
+		*acquisitions += acq;
+		found = 0;
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * The module's locks are not where a workload meets (CONFIG_LOCK_STAT, the
+ * debug flavor): each CPU's process maps and unmaps a page of its own file
+ * LOCK_STAT_PAIRS times (one page of each stays mapped, so its shadow lives
+ * throughout);
+ * /proc/lock_stat then shows the per-file shadow locks taken and never
+ * contended. The file table's shards are shared only by hash collision,
+ * and the anon shards see only the children's exits: reported, not asserted.
+ */
+#define LOCK_STAT_PAIRS 300
+TEST_F_TIMEOUT(module, lock_stat_no_contention_own_files, RS_TEST_TIMEOUT)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN), i;
+	long long con, acq, scon, sacq;
+	char mnt[64], path[128], *was;
+	int fd, st, ready[2], go[2];
+	pid_t kids[64];
+	char c;
+
+	ASSERT_EQ(0, access("/proc/lock_stat", R_OK))
+	TH_LOG("no /proc/lock_stat: the debug flavor must have CONFIG_LOCK_STAT");
+	/*
+	 * test.sh boots with statistics off (lockdep.lock_stat=0): on for this
+	 * test, then back to what it was.
+	 */
+	was = rs_read_file("/proc/sys/kernel/lock_stat");
+	ASSERT_NE(NULL, was);
+	was[strcspn(was, "\n")] = 0;
+	ASSERT_EQ(0, rs_write_str("/proc/sys/kernel/lock_stat", "1"));
+	fd = rs_tmpfs_file(mnt, path, 1);
+	ASSERT_LE(0, fd);
+	close(fd);
+	ASSERT_EQ(0, rs_load(""));
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(go));
+	if (ncpu > 64)
+		ncpu = 64;
+	for (i = 0; i < ncpu; i++) {
+		kids[i] = fork();
+		ASSERT_LE(0, kids[i]);
+		if (kids[i] == 0) {
+			char mine[160];
+			cpu_set_t set;
+			void *keep, *p;
+			int j;
+
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			CPU_ZERO(&set);
+			CPU_SET(i, &set);
+			snprintf(mine, sizeof(mine), "%s.%ld", path, i);
+			fd = open(mine, O_RDWR | O_CREAT, 0600);
+			if (fd < 0 || ftruncate(fd, 2 * PAGE) ||
+			    sched_setaffinity(0, sizeof(set), &set))
+				_exit(2);
+			keep = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+			if (keep == MAP_FAILED || write(ready[1], "r", 1) != 1 ||
+			    read(go[0], &c, 1) != 1)
+				_exit(3);
+			for (j = 0; j < LOCK_STAT_PAIRS; j++) {
+				p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, PAGE);
+				if (p == MAP_FAILED || munmap(p, PAGE))
+					_exit(4);
+			}
+			/* Done; exit (and its unmaps) only after the figures are read. */
+			if (write(ready[1], "d", 1) != 1 || read(go[0], &c, 1) != 1)
+				_exit(5);
+			_exit(0);
+		}
+	}
+	for (i = 0; i < ncpu; i++)
+		ASSERT_EQ(1, read(ready[0], &c, 1));
+	ASSERT_EQ(0, rs_write_str("/proc/lock_stat", "0"));
+	for (i = 0; i < ncpu; i++)
+		ASSERT_EQ(1, write(go[1], "g", 1));
+	for (i = 0; i < ncpu; i++)
+		ASSERT_EQ(1, read(ready[0], &c, 1));
+	ASSERT_EQ(0, lock_stat_of("rmap_shadow_file", &con, &acq));
+	ASSERT_EQ(0, lock_stat_of("rmap_shadow_shard", &scon, &sacq));
+	EXPECT_EQ(0, rs_write_str("/proc/sys/kernel/lock_stat", was));
+	free(was);
+	for (i = 0; i < ncpu; i++)
+		ASSERT_EQ(1, write(go[1], "x", 1));
+	for (i = 0; i < ncpu; i++) {
+		ASSERT_EQ(kids[i], waitpid(kids[i], &st, 0));
+		EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) TH_LOG("child %ld: %#x", i, st);
+	}
+	TH_LOG("%ld CPUs: rmap_shadow_file %lld contentions / %lld acquisitions; "
+	       "rmap_shadow_shard %lld / %lld",
+	       ncpu, con, acq, scon, sacq);
+	/* Each pair links and unlinks: two file-lock acquisitions at least. */
+	EXPECT_LE(2 * LOCK_STAT_PAIRS * ncpu, acq);
+	EXPECT_EQ(0, con);
+	/* (The anon shards are read last: the children's exits touch them.) */
+	if (lock_stat_of("rmap_shadow_anon", &con, &acq) == 0)
+		TH_LOG("rmap_shadow_anon %lld / %lld (including the children's exits)", con, acq);
+	umount(mnt);
+	rmdir(mnt);
+}
+
+TEST_HARNESS_MAIN
