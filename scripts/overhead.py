@@ -17,8 +17,11 @@ RAW holds the guest lines of scripts/guest/overhead.sh:
 Within each repetition (one boot, one round of the five configurations in
 random order) the configurations are paired: the statistic is the log of
 the ratio of loops/s, its mean over every repetition of every boot with a
-95 % Student t interval (df = n - 1), shown as a ratio (exp). Per boot
-too, to show the boot-to-boot spread.
+95 % Student t interval (df = n - 1), shown as a ratio (exp), with a paired
+t-test's p Holm-adjusted over the topology's table, and for the module's
+own cost (against `empty`) the equivalence verdict for "cost <= 1 %"
+(TOST, scripts/labstats.py). Per boot too, and the boot-to-boot and
+within-boot standard deviations of the log-ratios.
 
 From the storms with timing on, the handlers' share of the guest's CPU
 time: the sum over taps of hits x mean handler time, over seconds x vCPUs
@@ -35,6 +38,9 @@ import os
 import sys
 
 from scipy import stats
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import labstats as ls  # noqa: E402
 
 CFGS = ["unloaded", "kprobe-floor", "fprobe-floor", "empty", "counters", "shadow", "all", "base-shadow"]
 PAIRS = [
@@ -53,15 +59,8 @@ PAIRS = [
 
 
 def paired(reps, a, b):
-    """Mean ratio a/b over paired repetitions and its 95 % t interval."""
-    logs = [math.log(r[a] / r[b]) for r in reps if a in r and b in r and r[a] > 0 and r[b] > 0]
-    n = len(logs)
-    if n < 2:
-        return n, float("nan"), float("nan"), float("nan")
-    m = sum(logs) / n
-    sd = math.sqrt(sum((x - m) ** 2 for x in logs) / (n - 1))
-    h = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
-    return n, math.exp(m), math.exp(m - h), math.exp(m + h)
+    """Ratio a/b over paired repetitions (labstats.Ratio)."""
+    return ls.paired([(r[a], r[b]) for r in reps if a in r and b in r])
 
 
 def handler_share(rows, u):
@@ -117,17 +116,18 @@ def main(raw, outdir):
                 per.append(f"{sum(v) / len(v):.1f} (n={len(v)})" if v else "-")
             if vals:
                 md.append(f"| {c} | {sum(vals) / len(vals):.1f} | " + " | ".join(per) + " |")
-        md += ["", "| ratio | n | mean [95 % CI] | per boot | note |", "|---|---|---|---|---|"]
-        for a, b, note in PAIRS:
-            n, m, lo, hi = paired(list(mine.values()), a, b)
-            if n == 0:
-                continue  # a configuration this run did not have (base-shadow without -B)
-            per = []
-            for bt in boots:
-                pn, pm, plo, phi = paired([r for k, r in mine.items() if k[1] == bt], a, b)
-                per.append(f"{pm:.4f} [{plo:.4f}, {phi:.4f}]")
-            md.append(f"| {a} / {b} | {n} | {m:.4f} [{lo:.4f}, {hi:.4f}] | " + "; ".join(per) + f" | {note} |")
-            rows.append({"topo": topo, "ratio": f"{a}/{b}", "n": n, "mean": m, "lo": lo, "hi": hi,
+        md += ["", "| ratio | n | mean [95 % CI] | p (Holm) | cost <= 1 % (TOST) | per boot | boot sd / rep sd | note |",
+               "|---|---|---|---|---|---|---|---|"]
+        got = [(a, b, note, paired(list(mine.values()), a, b)) for a, b, note in PAIRS]
+        got = [g for g in got if g[3].n]  # a configuration this run did not have (base-shadow without -B)
+        ls.holm([g[3] for g in got])
+        for a, b, note, r in got:
+            per = [paired([r2 for k, r2 in mine.items() if k[1] == bt], a, b).fmt(4) for bt in boots]
+            bs = ls.boots([paired([r2 for k, r2 in mine.items() if k[1] == bt], a, b).logs for bt in boots])
+            verdict = ls.fmt_tost(r) if b in ("empty", "base-shadow") else "-"
+            md.append(f"| {a} / {b} | {r.n} | {r.fmt(4)} | {r.fmt_p()} | {verdict} | " + "; ".join(per)
+                      + f" | {f'{bs[0]:.3f} / {bs[1]:.3f}' if bs else '-'} | {note} |")
+            rows.append({"topo": topo, "ratio": f"{a}/{b}", "n": r.n, "mean": r.mean, "lo": r.lo, "hi": r.hi,
                          "vcpus": vc, "host_cores": hc})
         mine_sh = [v for k, v in shares.items() if k[0] == topo]
         if mine_sh:
@@ -143,12 +143,12 @@ def main(raw, outdir):
                     md.append(f"| {c} | {len(v)} | {100 * m:.2f} % [{100 * (m - h):.2f}, {100 * (m + h):.2f}] |")
                     rows.append({"topo": topo, "ratio": f"handler-share/{c}", "n": len(v), "mean": m,
                                  "lo": m - h, "hi": m + h, "vcpus": vc, "host_cores": hc})
-            n, m, lo, hi = paired(mine_sh, "shadow", "base-shadow")
-            if n >= 2:
+            r = paired(mine_sh, "shadow", "base-shadow")
+            if r.has_ci:
                 md.append("")
-                md.append(f"Handler share, shadow / base-shadow paired per round: {m:.4f} [{lo:.4f}, {hi:.4f}] (n = {n})")
-                rows.append({"topo": topo, "ratio": "handler-share/shadow/base-shadow", "n": n, "mean": m,
-                             "lo": lo, "hi": hi, "vcpus": vc, "host_cores": hc})
+                md.append(f"Handler share, shadow / base-shadow paired per round: {r.fmt(4)} (n = {r.n}, p = {r.fmt_p()})")
+                rows.append({"topo": topo, "ratio": "handler-share/shadow/base-shadow", "n": r.n, "mean": r.mean,
+                             "lo": r.lo, "hi": r.hi, "vcpus": vc, "host_cores": hc})
         for mode in ["shadow", "all", "base-shadow"]:
             for bt in boots:
                 t = taps.get((topo, bt, mode))

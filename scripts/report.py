@@ -6,22 +6,28 @@ report.py RAW OUTDIR
 
 RAW holds the guest lines of report.sh:
 
-  R topo cfg rep loops_per_sec acq contended wait_ns wait_max_ns hold_ns vcpus host_cores
+  R topo cfg rep loops_per_sec acq contended wait_ns wait_max_ns hold_ns vcpus host_cores [secs boot]
   A topo <anon table row>
   T topo <taps table row>
   P topo <line of /sys/kernel/debug/kprobes/list while loaded>
-  K topo rep <storm table row> vcpus host_cores
+  K topo rep <storm table row> vcpus host_cores [boot]
   B topo after-boot|after-16-apps <anon table row>
 
+(secs and boot: raw files from before 2026-12-03 lack them; one boot then.)
+
 Writes OUTDIR/results.csv, OUTDIR/report.md, OUTDIR/loops.png,
-OUTDIR/contention.png and prints the short form. Statistics: mean, sample
-standard deviation, 95 % confidence interval of the mean (Student t), and
-Welch's t-test against the `single` design (scipy.stats.ttest_ind,
-equal_var=False); the module's overhead is the ratio of mean loops/s loaded
-(`all`; and `taps`: the shadow kept, no design replayed) to unloaded, with a
-95 % interval by the delta method.
+OUTDIR/contention.png and prints the short form. Statistics
+(scripts/labstats.py): configurations of one repetition (same boot, same
+shuffled round) are paired, ratios are per-repetition log-ratios with a
+Student t interval; the module's own cost (`taps` / `empty`) gets an
+equivalence verdict for "cost <= 1 %" (TOST: shown / refuted /
+undecided); the in-kernel storm's designs are compared unpaired (Welch df
+for interval and p alike); every table's p-values are Holm-adjusted as one
+family. Lock columns are labelled with the design whose locks they count.
+Figures of guests with more vCPUs than host cores are flagged.
 """
 import csv
+import math
 import os
 import sys
 
@@ -30,34 +36,22 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import labstats as ls  # noqa: E402
 
 CONFIGS = ["unloaded", "empty", "counters", "taps", "all", "single", "all-trees", "inverted"]
 DESIGNS = ["single", "all-trees", "inverted"]
+# The design whose lock counters a configuration's R row carries.
+COUNTS = {"all": "single", "taps": "single", "single": "single", "all-trees": "all-trees",
+          "inverted": "inverted"}
 
 
 def ci95(x):
-    """Half-width of the 95 % confidence interval of the mean of x."""
-    x = np.asarray(x, dtype=float)
-    if len(x) < 2:
-        return float("nan")
-    return float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-
-
-def welch(a, b):
-    """Welch's t-test p-value of a against b (nan if undefined)."""
-    if len(a) < 2 or len(b) < 2 or (np.std(a) == 0 and np.std(b) == 0):
-        return float("nan")
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-
-
-def ratio_ci(a, b):
-    """mean(a)/mean(b) and the half-width of its 95 % interval (delta method)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    r = a.mean() / b.mean()
-    se = r * np.sqrt(a.var(ddof=1) / len(a) / a.mean() ** 2 + b.var(ddof=1) / len(b) / b.mean() ** 2)
-    df = min(len(a), len(b)) - 1
-    return r, float(stats.t.ppf(0.975, df) * se)
+    """Half-width of the 95 % interval of the mean of x (0 when n < 2: the
+    plots' error bars; the tables say "n too small")."""
+    _, h = ls.mean_ci(list(x))
+    return h or 0.0
 
 
 def md_to_rst(md):
@@ -105,14 +99,16 @@ def main(raw, outdir):
             w = line.split()
             if not w:
                 continue
-            if w[0] == "R" and len(w) == 12:
+            if w[0] == "R" and len(w) in (12, 14):
                 runs.append({
                     "topo": w[1], "cfg": w[2], "rep": int(w[3]), "loops_per_sec": float(w[4]),
                     "acq": int(w[5]), "contended": int(w[6]), "wait_ns": int(w[7]),
                     "wait_max_ns": int(w[8]), "hold_ns": int(w[9]), "vcpus": int(w[10]),
                     "host_cores": int(w[11]),
+                    "secs": float(w[12]) if len(w) == 14 else None,
+                    "boot": int(w[13]) if len(w) == 14 else 1,
                 })
-            elif w[0] == "K" and len(w) == 26 and w[3] == "done":
+            elif w[0] == "K" and len(w) in (26, 27) and w[3] == "done":
                 kern.append({
                     "topo": w[1], "rep": int(w[2]), "design": w[4], "policy": w[5],
                     "trees": int(w[6]), "threads": int(w[10]), "ops_per_sec": float(w[14]),
@@ -121,6 +117,7 @@ def main(raw, outdir):
                     "hold_p50_ns": int(w[19]), "hold_p99_ns": int(w[20]),
                     "walks": int(w[21]), "alloc_failures": int(w[23]),
                     "vcpus": int(w[24]), "host_cores": int(w[25]),
+                    "boot": int(w[26]) if len(w) == 27 else 1,
                 })
             elif w[0] == "B" and len(w) == 13 and w[3] != "object":
                 seed.setdefault(w[1], {}).setdefault(w[2], {})[w[3]] = w[4:]
@@ -137,68 +134,124 @@ def main(raw, outdir):
         wr.writeheader()
         wr.writerows(runs)
 
-    topos = [t for t in ["1n2c", "2n4c", "4n8c"] if any(r["topo"] == t for r in runs)]
+    topos = [t for t in ["1n2c", "2n2c", "1n4c", "2n4c", "4n4c", "4n8c"] if any(r["topo"] == t for r in runs)]
     topos += sorted({r["topo"] for r in runs} - set(topos))
 
     def col(topo, cfg, key):
         return [r[key] for r in runs if r["topo"] == topo and r["cfg"] == cfg]
 
+    def reps(topo):
+        """{(boot, rep): {cfg: row}}: the configurations of one repetition."""
+        out = {}
+        for r in runs:
+            if r["topo"] == topo:
+                out.setdefault((r["boot"], r["rep"]), {})[r["cfg"]] = r
+        return out
+
+    def pairs(topo, a, b, key="loops_per_sec"):
+        return [(g[a][key], g[b][key]) for g in reps(topo).values() if a in g and b in g]
+
+    def per_loop(r, key):
+        """r[key] per execl loop of its storm (None without the storm's
+        length: old raw files)."""
+        if not r["secs"] or r["loops_per_sec"] <= 0:
+            return None
+        return r[key] / (r["loops_per_sec"] * r["secs"])
+
     md, short = [], []
     md.append("# rmap-shadow contention lab\n")
     md.append("Execl storm (one process per vCPU, pinned per CPU) under each configuration, "
-              "repetitions in shuffled order; mean ± 95 % CI; p: Welch's t-test against "
-              "`single`. ratio: vCPUs : host cores.\n")
+              "repetitions in shuffled order. Ratios: mean of the per-repetition log-ratios "
+              "(configurations of one repetition paired) with a 95 % t interval; p: paired "
+              "t-test, Holm-adjusted over the table's comparisons. Lock columns count the "
+              "locks of the design named in the `locks of` column. **Oversubscribed**: the "
+              "guest has more vCPUs than the host has cores (its waits include vCPU "
+              "preemption).\n")
     for topo in topos:
         vcpus = col(topo, "unloaded", "vcpus") or col(topo, "all", "vcpus")
         cores = col(topo, "unloaded", "host_cores") or col(topo, "all", "host_cores")
         ratio = f"{vcpus[0]}:{cores[0]}" if vcpus and cores else "?"
-        md.append(f"\n## {topo} (vCPU:host-core {ratio})\n")
-        md.append("| config | n | loops/s mean | sd | 95 % CI | p vs single (loops/s) "
-                  "| contended % | p vs single (contended %) | mean wait per contended (µs) |")
-        md.append("|---|---|---|---|---|---|---|---|---|")
-        base_l = col(topo, "single", "loops_per_sec")
-        base_c = [100.0 * c / a if a else 0.0
-                  for c, a in zip(col(topo, "single", "contended"), col(topo, "single", "acq"))]
+        over = bool(vcpus and cores and vcpus[0] > cores[0])
+        flag = "oversubscribed" if over else "no vCPU oversubscription"
+        boots = sorted({r["boot"] for r in runs if r["topo"] == topo})
+        md.append(f"\n## {topo} (vCPU:host-core {ratio}, {flag}; {len(boots)} boot(s))\n")
+        md.append("| config | n | loops/s | ratio to `single` [95 % CI] | p (Holm) | locks of "
+                  "| contended % | contended per loop | wait per loop (µs) | p contended/loop vs single (Holm) |")
+        md.append("|---|---|---|---|---|---|---|---|---|---|")
+        lines = []
         for cfg in CONFIGS:
             lps = col(topo, cfg, "loops_per_sec")
             if not lps:
                 continue
-            acq, con, wait = (col(topo, cfg, k) for k in ("acq", "contended", "wait_ns"))
-            cpct = [100.0 * c / a if a else 0.0 for c, a in zip(con, acq)]
-            w = sum(wait) / sum(con) / 1000 if sum(con) else 0.0
-            lock_cols = (f"{np.mean(cpct):.2f} ± {ci95(cpct):.2f} | "
-                         f"{welch(cpct, base_c):.3g} | {w:.1f}") if cfg in DESIGNS or cfg == "all" else "- | - | -"
-            md.append(f"| {cfg} | {len(lps)} | {np.mean(lps):.2f} | {np.std(lps, ddof=1):.2f} "
-                      f"| ± {ci95(lps):.2f} | {welch(lps, base_l):.3g} | {lock_cols} |")
-        un = col(topo, "unloaded", "loops_per_sec")
-        for cfg, what in (("empty", "probes armed, handlers return at once"),
-                          ("counters", "hits counted per CPU, no shadow"),
-                          ("taps", "the shadow kept (mode shadow), no design replayed"),
-                          ("all", "every tap, every design replayed")):
-            al = col(topo, cfg, "loops_per_sec")
-            if len(un) < 2 or len(al) < 2:
-                continue
-            r, h = ratio_ci(al, un)
-            md.append(f"\nOverhead: loaded `{cfg}` ({what}) / unloaded loops/s = "
-                      f"{r:.4f} ± {h:.4f} (95 %), i.e. {100 * (1 - r):+.2f} % cost; "
-                      f"Welch p = {welch(al, un):.3g}.\n")
-            short.append(f"{topo} ({ratio}): unloaded {np.mean(un):.1f} ± {ci95(un):.1f} loops/s, "
-                         f"{cfg} {np.mean(al):.1f} ± {ci95(al):.1f} (ratio {r:.3f} ± {h:.3f})")
+            rl = ls.paired(pairs(topo, cfg, "single")) if cfg != "single" else None
+            rows = [r for r in runs if r["topo"] == topo and r["cfg"] == cfg]
+            d = COUNTS.get(cfg)
+            pc = None
+            if d:
+                cpct = [100.0 * r["contended"] / r["acq"] if r["acq"] else 0.0 for r in rows]
+                cpl = [per_loop(r, "contended") for r in rows]
+                wpl = [per_loop(r, "wait_ns") for r in rows]
+                have = all(x is not None for x in cpl)
+                lock = (f"`{d}` | {ls.fmt_mean(cpct, 2)} | "
+                        + (f"{ls.fmt_mean(cpl, 3)} | {ls.fmt_mean([x / 1000 for x in wpl], 2)}"
+                           if have else "- | -"))
+                if cfg != "single" and have:
+                    pc = ls.paired_diff([(per_loop(g[cfg], "contended"), per_loop(g["single"], "contended"))
+                                         for g in reps(topo).values() if cfg in g and "single" in g])
+            else:
+                lock = "- | - | - | -"
+            lines.append([cfg, len(lps), ls.fmt_mean(lps, 2), rl, lock, pc])
+        ps = ls.holm_p([ln[3].p if ln[3] else None for ln in lines] + [ln[5] for ln in lines])
+        k = len(lines)
+        for i, (cfg, n, lps, rl, lock, pc) in enumerate(lines):
+            rtxt = rl.fmt() if rl else "1"
+            ptxt = f"{rl.p:.3g} ({ps[i]:.3g})" if rl and rl.p is not None else "-"
+            pctxt = f"{pc:.3g} ({ps[k + i]:.3g})" if pc is not None else "-"
+            md.append(f"| {cfg} | {n} | {lps} | {rtxt} | {ptxt} | {lock} | {pctxt} |")
+
+        md.append("\nThe module's cost (paired per repetition; TOST: is the cost at most 1 %, "
+                  "i.e. the ratio's one-sided 95 % lower bound >= 0.99?):\n")
+        md.append("| ratio | what | n | ratio [95 % CI] | p (Holm) | cost <= 1 % | boot sd / rep sd |")
+        md.append("|---|---|---|---|---|---|---|")
+        comps = [("empty", "unloaded", "the kprobes' price: probes armed, handlers return at once"),
+                 ("counters", "empty", "the module's own cost: hits counted per CPU"),
+                 ("taps", "empty", "the module's own cost: the shadow kept"),
+                 ("all", "empty", "the module's own cost: shadow and every design replayed"),
+                 ("taps", "unloaded", "the shadow kept, against no module"),
+                 ("all", "unloaded", "everything, against no module")]
+        got = [(a, b, what, ls.paired(pairs(topo, a, b))) for a, b, what in comps]
+        got = [g for g in got if g[3].n]
+        ls.holm([g[3] for g in got])
+        for a, b, what, r in got:
+            bs = ls.boots([[math.log(g[a]["loops_per_sec"] / g[b]["loops_per_sec"])
+                             for (bt, _), g in reps(topo).items()
+                             if bt == boot and a in g and b in g
+                             and g[a]["loops_per_sec"] > 0 and g[b]["loops_per_sec"] > 0]
+                            for boot in boots])
+            bstxt = f"{bs[0]:.3f} / {bs[1]:.3f}" if bs else "one boot"
+            md.append(f"| {a} / {b} | {what} | {r.n} | {r.fmt(4)} | {r.fmt_p()} | "
+                      f"{ls.fmt_tost(r) if b == 'empty' else '-'} | {bstxt} |")
+            if (a, b) in (("taps", "empty"), ("all", "empty")):
+                short.append(f"{topo} ({ratio}, {flag}): {a} / {b} loops/s {r.fmt()} (n = {r.n} paired); "
+                             f"cost <= 1 %: {ls.fmt_tost(r)}")
         for d in DESIGNS:
-            acq, con = col(topo, d, "acq"), col(topo, d, "contended")
-            if acq:
-                cp = [100.0 * c / a if a else 0.0 for c, a in zip(con, acq)]
-                short.append(f"  {d}: contended {np.mean(cp):.2f} ± {ci95(cp):.2f} %, "
-                             f"loops/s {np.mean(col(topo, d, 'loops_per_sec')):.1f}")
+            rows = [r for r in runs if r["topo"] == topo and r["cfg"] == d]
+            if rows:
+                cpl = [per_loop(r, "contended") for r in rows]
+                cp = [100.0 * r["contended"] / r["acq"] if r["acq"] else 0.0 for r in rows]
+                per = (f", {ls.fmt_mean(cpl, 3)} contended per loop" if all(x is not None for x in cpl) else "")
+                short.append(f"  {d}: contended {ls.fmt_mean(cp, 2)} % of acquisitions{per}")
         kt = [k for k in kern if k["topo"] == topo]
         if kt:
-            md.append(f"\nIn-kernel storm ({kt[0]['threads']} kthreads, "
+            md.append(f"\nIn-kernel storm ({kt[0]['threads']} kthreads, {flag}, "
                       f"{max(k['trees'] for k in kt)} trees per file (1 under policy `single`), "
-                      f"6000 VMAs per file; n = repetitions; p: Welch's t-test of ops/s "
-                      f"against `single` with the same policy):\n")
-            md.append("| design | policy | n | ops/s mean | 95 % CI | p vs single | contended % "
+                      f"6000 VMAs per file; n = repetitions; ratio: geometric mean ops/s against "
+                      f"`single` with the same policy, unpaired, Welch df for interval and p; p "
+                      f"Holm-adjusted over the table):\n")
+            md.append("| design | policy | n | ops/s | ratio to single [95 % CI] | p (Holm) | contended % "
                       "| wait p50 (ns) | wait p99 (ns) | hold p99 (ns) |")
             md.append("|---|---|---|---|---|---|---|---|---|---|")
+            lines = []
             for d in DESIGNS:
                 for pol in ["node", "smallest", "cpu", "hash", "single"]:
                     rows = [k for k in kt if k["design"] == d and k["policy"] == pol]
@@ -206,19 +259,26 @@ def main(raw, outdir):
                         continue
                     ops = [k["ops_per_sec"] for k in rows]
                     base = [k["ops_per_sec"] for k in kt if k["design"] == "single" and k["policy"] == pol]
-                    md.append(f"| {d} | {pol} | {len(rows)} | {np.mean(ops):.0f} | ± {ci95(ops):.0f} "
-                              f"| {welch(ops, base):.3g} "
-                              f"| {np.mean([k['contended_pct'] for k in rows]):.1f} "
-                              f"| {np.mean([k['wait_p50_ns'] for k in rows]):.0f} "
-                              f"| {np.mean([k['wait_p99_ns'] for k in rows]):.0f} "
-                              f"| {np.mean([k['hold_p99_ns'] for k in rows]):.0f} |")
+                    r = ls.welch(ops, base) if d != "single" else None
+                    lines.append((d, pol, rows, ops, r))
+            ls.holm([ln[4] for ln in lines if ln[4]])
+            for d, pol, rows, ops, r in lines:
+                md.append(f"| {d} | {pol} | {len(rows)} | {ls.fmt_mean(ops, 0)} "
+                          f"| {r.fmt() if r else '1'} | {r.fmt_p() if r else '-'} "
+                          f"| {np.mean([k['contended_pct'] for k in rows]):.1f} "
+                          f"| {np.mean([k['wait_p50_ns'] for k in rows]):.0f} "
+                          f"| {np.mean([k['wait_p99_ns'] for k in rows]):.0f} "
+                          f"| {np.mean([k['hold_p99_ns'] for k in rows]):.0f} |")
             for d in DESIGNS:
                 ops = [k["ops_per_sec"] for k in kt if k["design"] == d and k["policy"] == "node"]
                 if ops:
-                    short.append(f"  in-kernel {d}/node: {np.mean(ops):.0f} ± {ci95(ops):.0f} ops/s")
+                    short.append(f"  in-kernel {d}/node: {ls.fmt_mean(ops, 0)} ops/s")
         if topo in seed:
             md.append("\nANON_VMA_LAZY, seed-style (module loaded after boot; then with 8 shells, "
-                      "4 python3, 4 coreutils pipelines running):\n")
+                      "4 python3, 4 coreutils pipelines running). After boot the lazy column is "
+                      "an approximation: the module infers at load which of the anon_vmas that "
+                      "already exist a lazy kernel would have created (it did not see their "
+                      "history).\n")
             for when, rows in seed[topo].items():
                 md.append(f"\n{when}:\n")
                 md.append("| Object | real (objs) | real (KB) | lazy (objs) | lazy (KB) | Change |")

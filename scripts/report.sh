@@ -1,13 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# report.sh [-r REPS] [-d SECONDS] [-k STORM_REPS] [-s STORM_SECONDS]
-#           [-f perf|debug] [-o DIR] [TOPOLOGY...]
+# report.sh [-b BOOTS] [-r REPS] [-t BUDGET] [-d SECONDS] [-k STORM_REPS]
+#           [-s STORM_SECONDS] [-f perf|debug] [-o DIR] [TOPOLOGY...]
 #                                         — the contention lab's report
 #
-# For each topology (default 1n2c 2n4c 4n8c) boots one guest (perf kernel)
-# and runs the execl storm (one process per vCPU, pinned per CPU) REPS times
-# (default 5) under each configuration, in a freshly shuffled order per
+# For each topology (default 1n2c 2n2c 2n4c 4n8c) boots BOOTS guests (default
+# 2, perf kernel: boot-to-boot variance is part of the result) and in each
+# runs the execl storm (one process per vCPU, pinned per CPU) REPS times
+# (default 5; with -t, at least REPS and more while the next fits in BUDGET
+# seconds) under each configuration, in a freshly shuffled order per
 # repetition:
 #
 #   unloaded   the module not loaded (the baseline of the overhead)
@@ -34,22 +36,27 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-reps=5 secs=10 kreps=3 ksecs=3 flavor=perf out=
-while getopts "r:d:k:s:f:o:" o; do
+boots=2 reps=5 budget=0 secs=10 kreps=3 ksecs=3 flavor=perf out=
+usage="usage: report.sh [-b BOOTS] [-r REPS] [-t BUDGET] [-d SECONDS] [-k STORM_REPS] [-s STORM_SECONDS] [-f perf|debug] [-o DIR] [TOPOLOGY...]"
+while getopts "b:r:t:d:k:s:f:o:" o; do
 	case $o in
+	b) boots=$OPTARG ;;
 	r) reps=$OPTARG ;;
+	t) budget=$OPTARG ;;
 	d) secs=$OPTARG ;;
 	k) kreps=$OPTARG ;;
 	s) ksecs=$OPTARG ;;
 	f) flavor=$OPTARG ;;
 	o) out=$OPTARG ;;
-	*) die "usage: report.sh [-r REPS] [-d SECONDS] [-k STORM_REPS] [-s STORM_SECONDS] [-f perf|debug] [-o DIR] [TOPOLOGY...]" ;;
+	*) die "$usage" ;;
 	esac
 done
 shift $((OPTIND - 1))
 topos=("$@")
-[ ${#topos[@]} -gt 0 ] || topos=(1n2c 2n4c 4n8c)
+[ ${#topos[@]} -gt 0 ] || topos=(1n2c 2n2c 2n4c 4n8c)
+rs_need_int BOOTS "$boots" 1
 rs_need_int REPS "$reps" 2
+rs_need_int BUDGET "$budget" 0
 rs_need_int SECONDS "$secs" 1
 rs_need_int STORM_REPS "$kreps" 0
 rs_need_int STORM_SECONDS "$ksecs" 1 600
@@ -63,10 +70,12 @@ host_cores=$(nproc)
 raw=$out/raw.txt
 : >"$raw"
 for topo in "${topos[@]}"; do
-	log "report: $topo, $reps repetitions of $secs s per configuration"
-	# Runs in the guest (scripts/guest/report.sh): lines R, K, B, A, T, P.
-	"$RS_REPO/scripts/vm.sh" -t 7200 -a slab_nomerge "$topo" "$flavor" \
-		"RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_TOPO=$topo RS_REPS=$reps RS_SECS=$secs RS_KREPS=$kreps RS_KSECS=$ksecs RS_HOST_CORES=$host_cores bash scripts/guest/report.sh" | tee -a "$raw" | grep -E '^(R|K|B|## )' || die "report: the $topo guest failed (see $raw)"
+	for boot in $(seq 1 "$boots"); do
+		log "report: $topo boot $boot, $reps repetitions of $secs s per configuration$([ "$budget" = 0 ] || echo " (or more within $budget s)")"
+		# Runs in the guest (scripts/guest/report.sh): lines R, K, B, A, T, P.
+		"$RS_REPO/scripts/vm.sh" -t 7200 -a slab_nomerge "$topo" "$flavor" \
+			"RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_TOPO=$topo RS_BOOT=$boot RS_REPS=$reps RS_BUDGET=$budget RS_SECS=$secs RS_KREPS=$kreps RS_KSECS=$ksecs RS_HOST_CORES=$host_cores bash scripts/guest/report.sh" | tee -a "$raw" | grep -E '^(R|K|B|## )' || die "report: the $topo guest failed (see $raw)"
+	done
 done
 
 # The toolchain root sees the repository (at the same path), not DIR.

@@ -165,6 +165,8 @@ check "host: a clone under /tmp builds the module" clone_under_tmp_builds
 check "host: interval tree and policy unit tests (cargo test)" \
 	cargo test --offline --quiet --manifest-path "$RS_REPO/tests/host/Cargo.toml"
 check "host: selftests build" rs_chroot make -C "$RS_REPO/selftests" KSRC="$ksrc" all
+check "host: lab statistics unit tests (scripts/test_labstats.py)" \
+	rs_chroot python3 -m unittest discover -s "$RS_REPO/scripts" -p 'test_*.py'
 
 # --- guest kselftests ------------------------------------------------------------
 # Guests boot with slab_nomerge: the anon cross-check reads the anon_vma and

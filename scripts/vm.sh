@@ -15,6 +15,9 @@
 #                    on a 2-core host)
 #              2n4c  2 nodes, 2 vCPUs each
 #              4n8c  4 nodes, 2 vCPUs each
+#              1n4c, 4n4c  1 node of 4 / 4 nodes of 1 vCPU: with 2n4c the
+#                    node-count series at fixed vCPUs (the lab's control
+#                    separating nodes from oversubscription)
 #
 # Before CMD, the guest checks that /sys/devices/system/node shows exactly the
 # requested nodes and CPUs, and fails (exit 90) if not.
@@ -45,9 +48,11 @@ cmd="$*"
 case "$topo" in
 1n2c) nodes=1 cpus=2 ;;
 2n2c) nodes=2 cpus=2 ;;
+1n4c) nodes=1 cpus=4 ;;
 2n4c) nodes=2 cpus=4 ;;
+4n4c) nodes=4 cpus=4 ;;
 4n8c) nodes=4 cpus=8 ;;
-*) die "unknown topology '$topo' (1n2c, 2n2c, 2n4c, 4n8c)" ;;
+*) die "unknown topology '$topo' (1n2c, 2n2c, 1n4c, 2n4c, 4n4c, 4n8c)" ;;
 esac
 # 2 GiB in all for the one-node guest (as the 2-node one): a debug kernel
 # (KASAN, kmemleak) in 1 GiB left too little for the module's GFP_ATOMIC

@@ -10,17 +10,24 @@
 #   RS_KREPS       repetitions of the in-kernel storms
 #   RS_KSECS       seconds per in-kernel storm
 #   RS_HOST_CORES  the host's cores (for the output lines)
+#   RS_BOOT        this guest's boot number (for the output lines; default 1)
+#   RS_BUDGET      seconds the execl repetitions may take (0, the default:
+#                  exactly RS_REPS): at least RS_REPS repetitions, then more
+#                  while one more (as long as the slowest so far) still fits
 #
 # Prints, each a line: "B topo after-boot|after-16-apps <anon row>" (the
 # anon table after boot and with a realistic set of apps running),
 # "R topo cfg rep loops_per_sec acq contended wait_ns wait_max_ns hold_ns
-# vcpus host_cores" per execl storm (configurations in scripts/report.sh),
-# "K topo rep <storm done line> vcpus host_cores" per in-kernel storm, then
+# vcpus host_cores secs boot" per execl storm (configurations in
+# scripts/report.sh), "K topo rep <storm done line> vcpus host_cores boot"
+# per in-kernel storm, then
 # the anon, taps and armed-kprobe tables ("A", "T", "P").
 set -euo pipefail
 . "$(dirname "$0")/../../selftests/lib.sh"
 D=$RS_DEBUGFS
 n=$(nproc)
+boot=${RS_BOOT:-1}
+budget=${RS_BUDGET:-0}
 loaded() { grep -q '^rmap_shadow ' /proc/modules; }
 storm() { "$RS_BIN/execl_storm" -n "$n" -d "$RS_SECS" -p cpu | sed -n 's/.*loops_per_sec=\([0-9.]*\).*/\1/p'; }
 
@@ -46,12 +53,18 @@ wait || true
 rm -f "$fifo"
 rmmod rmap_shadow
 
-for rep in $(seq 1 "$RS_REPS"); do
+rep=0 t0=$SECONDS slowest=0
+while :; do
+	rep=$((rep + 1))
+	if [ "$rep" -gt "$RS_REPS" ]; then
+		[ "$budget" -gt 0 ] && [ $((SECONDS - t0 + slowest)) -le "$budget" ] || break
+	fi
+	ts=$SECONDS
 	for cfg in $(printf '%s\n' unloaded empty counters taps all single all-trees inverted | shuf); do
 		if [ "$cfg" = unloaded ]; then
 			if loaded; then rmmod rmap_shadow; fi
 			lps=$(storm)
-			echo "R $RS_TOPO $cfg $rep $lps 0 0 0 0 0 $n $RS_HOST_CORES"
+			echo "R $RS_TOPO $cfg $rep $lps 0 0 0 0 0 $n $RS_HOST_CORES $RS_SECS $boot"
 			continue
 		fi
 		loaded || insmod "$RS_KO" policy=node,nodes
@@ -65,8 +78,9 @@ for rep in $(seq 1 "$RS_REPS"); do
 		d=$cfg
 		case $cfg in all | taps) d=single ;; esac
 		v=$(awk -v d="$d" '$1 == "*" && $2 == d { print $4, $5, $6, $7, $8 }' "$D/locks")
-		echo "R $RS_TOPO $cfg $rep $lps $v $n $RS_HOST_CORES"
+		echo "R $RS_TOPO $cfg $rep $lps $v $n $RS_HOST_CORES $RS_SECS $boot"
 	done
+	[ $((SECONDS - ts)) -le "$slowest" ] || slowest=$((SECONDS - ts))
 done
 loaded || insmod "$RS_KO" policy=node,nodes
 echo '## in-kernel storm'
@@ -76,7 +90,7 @@ for rep in $(seq 1 "$RS_KREPS"); do
 	for combo in $(for d in single all-trees inverted; do for p in node smallest cpu hash single; do echo "$d,$p"; done; done | shuf); do
 		echo "start design=${combo%,*} policy=${combo#*,} trees=$trees secs=$RS_KSECS vmas=6000" >"$D/storm"
 		while ! tail -n 1 "$D/storm" | grep -q '^done '; do sleep 0.5; done
-		echo "K $RS_TOPO $rep $(tail -n 1 "$D/storm") $n $RS_HOST_CORES"
+		echo "K $RS_TOPO $rep $(tail -n 1 "$D/storm") $n $RS_HOST_CORES $boot"
 	done
 done
 echo '## anon'
