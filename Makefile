@@ -3,7 +3,7 @@
 # Out-of-tree build of rmap_shadow.ko, the kbuild way, inside the toolchain
 # root (scripts/toolchain.sh). Kbuild itself reads ./Kbuild.
 #
-#   make [FLAVOR=perf|debug] [KDIR=<kernel build dir>] [CLIPPY=1]
+#   make [FLAVOR=perf|debug] [KDIR=<kernel build dir>] [TOOLCHAIN=root|host] [CLIPPY=1]
 #        [RMAP_SHADOW_UNCHECKED_WALK=1]  # build without mm/rmap.c (no check
 #                                        # of __rmap_walk_file's prototype)
 #        [RS_PROTO_SELFTEST=1]           # test.sh: a wrong prototype must fail
@@ -12,10 +12,24 @@
 #   make rustfmt             # reformat rust/*.rs
 #
 # KDIR defaults to the cached test kernel of FLAVOR (scripts/kernel.sh).
+# The project's test kernels (under the cache, $RMAP_SHADOW_CACHE/kernels)
+# build inside the toolchain root; any other KDIR, such as the usual
+# /lib/modules/$(uname -r)/build of the machine's own kernel, builds with
+# the machine's own toolchain (rustc, bindgen, clang as the kernel was built
+# with: scripts/doctor.sh checks), as out-of-tree modules do. TOOLCHAIN
+# overrides the choice.
 
 FLAVOR ?= debug
 KDIR ?= $(shell scripts/kernel.sh $(FLAVOR) --print-dir)
+RS_CACHE := $(or $(RMAP_SHADOW_CACHE),/var/cache/rmap-shadow)
+TOOLCHAIN ?= $(if $(filter $(RS_CACHE)/kernels/%,$(abspath $(KDIR))),root,host)
+ifeq ($(TOOLCHAIN),root)
 IN_ROOT := scripts/in-root.sh
+else ifeq ($(TOOLCHAIN),host)
+IN_ROOT := env
+else
+$(error TOOLCHAIN must be root or host)
+endif
 # The root's environment is empty (env -i): pass what Kbuild reads.
 KMAKE = $(IN_ROOT) make -C $(KDIR) M=$(CURDIR) MO=$(CURDIR) LLVM=1 $(if $(CLIPPY),CLIPPY=1) $(if $(V),V=$(V)) \
 	$(if $(RS_PROTO_SELFTEST),RS_PROTO_SELFTEST=1) \

@@ -5,8 +5,9 @@
 #
 # Builds everything it needs from nothing (toolchain root, debug kernel,
 # module, selftests), runs the host-side checks, then the kselftests inside
-# debug-kernel guests (default topologies: 1n2c 2n4c 4n8c), and prints one TAP
-# stream. The last line is "N passed, N failed, N skipped"; the exit code is
+# debug-kernel guests (default topologies: 1n2c 2n4c 4n8c), then host mode
+# (host-2n4c: a 2n4c guest on the perf kernel plays a user's own NUMA
+# machine: scripts/guest/host-mode.sh), and prints one TAP stream. The last line is "N passed, N failed, N skipped"; the exit code is
 # non-zero if anything failed.
 #
 # A skip is not a pass: only the skips in EXPECTED_SKIPS below are allowed
@@ -17,7 +18,11 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 topos=("$@")
-[ ${#topos[@]} -gt 0 ] || topos=(1n2c 2n4c 4n8c)
+[ ${#topos[@]} -gt 0 ] || topos=(1n2c 2n4c 4n8c host-2n4c)
+hostmode=()
+for i in "${!topos[@]}"; do
+	case ${topos[$i]} in host-*) hostmode+=("${topos[$i]#host-}"); unset "topos[$i]" ;; esac
+done
 FLAVOR=debug
 logdir=$RS_REPO/.vm/test-logs
 mkdir -p "$logdir"
@@ -148,6 +153,16 @@ modinfo_ok() {
 		grep -q '^parm: *max_files' <<<"$mi" &&
 		grep -q "^vermagic: *$(cat "$kdir/include/config/kernel.release") " <<<"$mi"
 }
+wrong_version_fails() {
+	# A kernel other than 7.3 (here: 7.3's build tree told it is 7.2) fails
+	# the build at once with one message naming the version.
+	local out
+	out=$(cd "$RS_REPO" && scripts/in-root.sh make -C "/cache/${kdir#"$RS_CACHE"/}" M="$RS_REPO" LLVM=1 PATCHLEVEL=2 modules 2>&1)
+	echo "$out" | tail -n 5
+	grep -q 'rmap_shadow: written for Linux 7.3 .*this kernel is 7.2' <<<"$out" && ! grep -q 'RUSTC\|BINDGEN' <<<"$out"
+}
+check "host: a kernel other than 7.3 fails the build with one message" wrong_version_fails
+
 check "host: modinfo has license, parameters, vermagic of the test kernel" modinfo_ok
 
 clone_under_tmp_builds() {
@@ -265,6 +280,36 @@ for topo in "${topos[@]}"; do
 		notok "$topo: console free of kernel reports" "$(head -n 20 "$logdir/console-$topo.bad")"
 	else
 		ok "$topo: console free of kernel reports"
+	fi
+done
+
+# --- host mode: a guest plays the user's own NUMA machine ----------------------
+# Its own kernel (perf flavor), its own toolchain (the guest's root), a clone
+# of its own: doctor, build, selftests and a short lab report, each a step.
+hm_steps=("copy of the repository" "doctor.sh passes"
+	"module builds with this machine's toolchain (make KDIR=...)" "the build used no toolchain root"
+	"selftests run on the machine itself (make -C selftests run_tests)" "host-mode lab report (scripts/host-report.sh)")
+for topo in "${hostmode[@]+"${hostmode[@]}"}"; do
+	if ! pkdir=$("$RS_REPO/scripts/kernel.sh" perf 2>"$logdir/hostmode-kernel.log"); then
+		notok "host mode $topo: perf kernel builds" "$(tail -n 20 "$logdir/hostmode-kernel.log")"
+		continue
+	fi
+	log=$logdir/hostmode-$topo.log
+	RMAP_SHADOW_VM_VERBOSE=1 "$RS_REPO/scripts/vm.sh" -t 1500 -a slab_nomerge "$topo" perf \
+		"RS_KDIR=/cache/${pkdir#"$RS_CACHE"/} RS_KSRC=$(readlink "$pkdir/source") bash scripts/guest/host-mode.sh" >"$log" 2>&1
+	rc=$?
+	for st in "${hm_steps[@]}"; do
+		if grep -qxF "HM ok $st" <(sed 's/\r$//' "$log"); then ok "host mode $topo: $st"
+		else
+			ex=$(grep -B 30 -F "HM not ok $st" "$log" | tail -n 30)
+			notok "host mode $topo: $st (exit $rc)" "${ex:-$(tail -n 30 "$log")}"
+		fi
+	done
+	if sed 's/\r$//' "$log" | grep -vE '^(#|HM |ok |not ok |TAP version|1\.\.)' |
+		grep -E "$report_pat" >"$logdir/console-host-$topo.bad"; then
+		notok "host mode $topo: console free of kernel reports" "$(head -n 20 "$logdir/console-host-$topo.bad")"
+	else
+		ok "host mode $topo: console free of kernel reports"
 	fi
 done
 finish

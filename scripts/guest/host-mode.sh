@@ -1,0 +1,54 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest side of test.sh's host-mode check: the guest plays a user's own
+# NUMA machine running its own Rust-enabled 7.3 kernel. Parameters from the
+# environment:
+#   RS_KDIR   the running kernel's build directory (read-only here)
+#   RS_KSRC   its source tree (kselftest headers)
+#
+# From a copy of the repository under /tmp (a user's clone; the shared one
+# is not touched), with the guest's own toolchain (no toolchain root, no
+# chroot): scripts/doctor.sh must pass, the module must build with
+# `make KDIR=...`, the selftests must run (make -C selftests run_tests:
+# every program and every harness test ok) and a short host-mode lab
+# report (scripts/host-report.sh) must give its short form. Prints one line
+# per step: "HM ok STEP" or "HM not ok STEP", the details before it.
+set -uo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d /tmp/rs-host.XXXXXX)
+clone="$work/my clone"   # a path with a space, as a user's may have
+step() { local name=$1; shift; if "$@"; then echo "HM ok $name"; else echo "HM not ok $name"; fi; }
+
+step "copy of the repository" tar -C "$src" --exclude=./.vm --exclude=./results --exclude=./selftests/out \
+	--exclude='*.ko' --exclude='*.o' -cf "$work/repo.tar" . &&
+	mkdir -p "$clone" && tar -C "$clone" -xf "$work/repo.tar"
+cd "$clone" || exit 1
+step "doctor.sh passes" scripts/doctor.sh -k "$RS_KDIR" -s "$RS_KSRC"
+build() { make clean KDIR="$RS_KDIR" >/dev/null && make KDIR="$RS_KDIR" 2>&1 | tail -n 5 && [ -f rmap_shadow.ko ]; }
+step "module builds with this machine's toolchain (make KDIR=...)" build
+# The Makefile chose the machine's toolchain, not a chroot.
+step "the build used no toolchain root" bash -c '! grep -q in-root <(make -n KDIR="$1" 2>/dev/null)' x "$RS_KDIR"
+selftests() {
+	local log=$work/selftests.log
+	RMAP_SHADOW_KO="$clone/rmap_shadow.ko" make -s -C selftests KSRC="$RS_KSRC" run_tests >"$log" 2>&1
+	grep -E '^(not )?ok |^# (not )?ok ' "$log" | sed 's/^/# /'
+	local progs bad skips
+	progs=$(grep -cE '^ok [0-9]+ selftests: ' "$log")
+	bad=$(grep -cE '^not ok |^# not ok ' "$log")
+	# A skip here is a feature this kernel lacks (a perf kernel has no
+	# LOCK_STAT): listed, not failed; the debug guests run everything.
+	skips=$(grep -cE '# SKIP' "$log")
+	grep -E '# SKIP' "$log" | sed 's/^/# skipped here: /'
+	echo "# selftests: $progs programs ok, $bad failed, $skips skipped"
+	[ "$progs" = "$(sed -n 's/^EXPECTED_PROGRAMS=//p' scripts/test.sh)" ] && [ "$bad" = 0 ]
+}
+step "selftests run on the machine itself (make -C selftests run_tests)" selftests
+report() {
+	KSRC=$RS_KSRC scripts/host-report.sh -r 2 -d 2 -k 1 -s 1 -m "$clone/rmap_shadow.ko" -o "$work/report" >"$work/report.log" 2>&1
+	local rc=$?
+	sed 's/^/# /' "$work/report.log" | tail -n 25
+	[ $rc = 0 ] && grep -q 'taps / empty loops/s' "$work/report.log" && [ -s "$work/report/report.md" ]
+}
+step "host-mode lab report (scripts/host-report.sh)" report
+rm -rf "$work"
