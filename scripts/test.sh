@@ -230,7 +230,7 @@ for topo in "${topos[@]}"; do
 	# buffer keeps an early splat from rolling out of dmesg. The timeout
 	# (2100 s) leaves room over the slowest guest measured (4n8c, 1309 s).
 	RMAP_SHADOW_VM_VERBOSE=1 "$RS_REPO/scripts/vm.sh" -t 2100 -a slab_nomerge -a log_buf_len=16M -a lockdep.lock_stat=0 "$topo" "$FLAVOR" \
-		"echo clear >/sys/kernel/debug/kmemleak; RS_EXPECT_KMEMLEAK=1 RMAP_SHADOW_KO=$RS_REPO/rmap_shadow.ko make -s -C selftests KSRC=$ksrc run_tests" \
+		"echo clear >/sys/kernel/debug/kmemleak; RS_EXPECT_KMEMLEAK=1 RS_EXPECT_DEBUG=1 RMAP_SHADOW_KO=$RS_REPO/rmap_shadow.ko make -s -C selftests KSRC=$ksrc run_tests" \
 		2>&1 | stamp "$logdir/guest-$topo.times" >"$log"
 	rc=${PIPESTATUS[0]}
 	echo "# $topo: $(awk '$1 == "took" { n++ } END { print n + 0 }' "$logdir/guest-$topo.times") timed lines in guest-$topo.times; slowest:"

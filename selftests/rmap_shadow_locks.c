@@ -231,8 +231,7 @@ TEST_F_TIMEOUT(module, lock_stat_no_contention_own_files, RS_TEST_TIMEOUT)
 	pid_t kids[64];
 	char c;
 
-	ASSERT_EQ(0, access("/proc/lock_stat", R_OK))
-	TH_LOG("no /proc/lock_stat: the debug flavor must have CONFIG_LOCK_STAT");
+	RS_NEED_FEATURE("/proc/lock_stat", R_OK, "CONFIG_LOCK_STAT");
 	/*
 	 * test.sh boots with statistics off (lockdep.lock_stat=0): on for this
 	 * test, then back to what it was.

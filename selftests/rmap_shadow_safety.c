@@ -309,7 +309,7 @@ TEST_F_TIMEOUT(safety, verify_degraded_under_failslab, RS_TEST_TIMEOUT)
 	pid_t kid;
 
 	self->allow_drops = 1;
-	ASSERT_EQ(0, access(FAILSLAB "/probability", W_OK)) TH_LOG("debug kernel without failslab");
+	RS_NEED_FEATURE(FAILSLAB "/probability", W_OK, "failslab (CONFIG_FAILSLAB, FAULT_INJECTION_DEBUG_FS)");
 	fd = rs_tmpfs_file(self->mnt, self->path, 64);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, rs_load(""));
@@ -367,7 +367,7 @@ TEST_F_TIMEOUT(safety, degraded_file_not_pinned, RS_TEST_TIMEOUT)
 	int err;
 
 	self->allow_drops = 1;
-	ASSERT_EQ(0, access(FAILSLAB "/probability", W_OK)) TH_LOG("debug kernel without failslab");
+	RS_NEED_FEATURE(FAILSLAB "/probability", W_OK, "failslab (CONFIG_FAILSLAB, FAULT_INJECTION_DEBUG_FS)");
 	fd = rs_tmpfs_file(self->mnt, self->path, 64);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, rs_load(""));
@@ -408,7 +408,7 @@ TEST_F_TIMEOUT(safety, no_alloc_under_i_mmap_rwsem, RS_TEST_TIMEOUT)
 	char *text, *line, *save = NULL;
 	int fd, err, in_class = 0, bad = 0, classes = 0;
 
-	ASSERT_EQ(0, access("/proc/lockdep", R_OK)) TH_LOG("debug kernel without lockdep");
+	RS_NEED_FEATURE("/proc/lockdep", R_OK, "lockdep (CONFIG_PROVE_LOCKING)");
 	fd = rs_tmpfs_file(self->mnt, self->path, 64);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, rs_load(""));

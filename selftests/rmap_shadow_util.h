@@ -24,6 +24,29 @@
 #define RS_MODULE "rmap_shadow"
 
 /* Path of rmap_shadow.ko: $RMAP_SHADOW_KO, else <dir of this program>/../rmap_shadow.ko. */
+/*
+ * RS_NEED_FEATURE(path, mode, what): a kernel feature the test needs
+ * (@path accessible with @mode). On the project's debug kernel
+ * (RS_EXPECT_DEBUG=1, set by scripts/test.sh) its absence is a failure;
+ * on any other kernel (a user's own, the perf flavor) the test skips,
+ * naming what is missing.
+ */
+static inline int rs_expect_debug(void)
+{
+	const char *e = getenv("RS_EXPECT_DEBUG");
+
+	return e && !strcmp(e, "1");
+}
+
+#define RS_NEED_FEATURE(path, mode, what)                                          \
+	do {                                                                       \
+		if (access(path, mode)) {                                          \
+			ASSERT_FALSE(rs_expect_debug())                            \
+			TH_LOG("the debug kernel has no %s (%s)", what, path);     \
+			SKIP(return, "this kernel has no %s (%s)", what, path);    \
+		}                                                                  \
+	} while (0)
+
 static inline const char *rs_ko_path(void)
 {
 	static char path[PATH_MAX];
