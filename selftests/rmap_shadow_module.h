@@ -31,11 +31,7 @@ FIXTURE_SETUP(module)
 {
 	self->status = NULL;
 	self->kmsg = -1;
-	if (geteuid())
-		SKIP(return, "needs root");
-	if (rs_loaded())
-		ASSERT_EQ(0, rs_unload());
-	ASSERT_EQ(0, access(rs_ko_path(), R_OK)) TH_LOG("no module at %s", rs_ko_path());
+	RS_SETUP_UNLOADED();
 	self->kmsg = rs_kmsg_open();
 }
 

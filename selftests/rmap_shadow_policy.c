@@ -93,11 +93,8 @@ FIXTURE_SETUP(policy)
 	self->kmsg = -1;
 	self->fd = -1;
 	self->mnt[0] = 0;
-	if (geteuid())
-		SKIP(return, "needs root");
+	RS_SETUP_UNLOADED();
 	ASSERT_EQ(0, sched_getaffinity(0, sizeof(self->all), &self->all));
-	if (rs_loaded())
-		ASSERT_EQ(0, rs_unload());
 	self->kmsg = rs_kmsg_open();
 	self->fd = rs_tmpfs_file(self->mnt, self->path, 256);
 	ASSERT_LE(0, self->fd);

@@ -51,11 +51,7 @@ FIXTURE_SETUP(safety)
 	self->kmsg = -1;
 	self->allow_drops = 0;
 	self->mnt[0] = 0;
-	if (geteuid())
-		SKIP(return, "needs root");
-	if (rs_loaded())
-		ASSERT_EQ(0, rs_unload());
-	ASSERT_EQ(0, access(rs_ko_path(), R_OK)) TH_LOG("no module at %s", rs_ko_path());
+	RS_SETUP_UNLOADED();
 	self->kmsg = rs_kmsg_open();
 	ASSERT_LE(0, self->kmsg);
 }

@@ -304,6 +304,33 @@ static inline int rs_write_str(const char *path, const char *s)
  * root: libc is both /lib/... and /usr/lib/...): same name, or same base
  * name and same device and inode.
  */
+/* Writes 1 MiB of @fill to @path at once: what rs_write() returns, or -ENOMEM. */
+static inline int rs_write_big(const char *path, char fill)
+{
+	char *big = malloc(1 << 20);
+	int ret;
+
+	if (!big)
+		return -ENOMEM;
+	memset(big, fill, 1 << 20);
+	ret = rs_write(path, big, 1 << 20);
+	free(big);
+	return ret;
+}
+
+/*
+ * RS_SETUP_UNLOADED(): the start of every fixture that loads the module
+ * itself: root (else skip), the module not loaded, its .ko readable.
+ */
+#define RS_SETUP_UNLOADED()                                                             \
+	do {                                                                            \
+		if (geteuid())                                                          \
+			SKIP(return, "needs root");                                     \
+		if (rs_loaded())                                                        \
+			ASSERT_EQ(0, rs_unload());                                      \
+		ASSERT_EQ(0, access(rs_ko_path(), R_OK)) TH_LOG("no module at %s", rs_ko_path()); \
+	} while (0)
+
 static inline int rs_same_file(const char *a, const char *b)
 {
 	const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');

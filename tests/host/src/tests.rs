@@ -55,6 +55,23 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
+    /// One of `valid`, with up to `edits - 1` random byte changes,
+    /// insertions or deletions.
+    fn mutate(&mut self, valid: &[&str], edits: u64) -> Vec<u8> {
+        let mut b: Vec<u8> = valid[self.below(valid.len() as u64) as usize].as_bytes().to_vec();
+        for _ in 0..self.below(edits) {
+            let i = self.below(b.len() as u64 + 1) as usize;
+            match self.below(3) {
+                0 if i < b.len() => b[i] = self.below(128) as u8,
+                1 => b.insert(i, self.below(128) as u8),
+                _ if i < b.len() => {
+                    b.remove(i);
+                }
+                _ => {}
+            }
+        }
+        b
+    }
 }
 
 fn reference_query(model: &[(u64, u64, usize)], qs: u64, ql: u64) -> Vec<(u64, u64, usize)> {
@@ -353,18 +370,7 @@ fn policy_specs_parse_or_fail_cleanly() {
     let mut rng = Rng(42);
     let valid = ["node", "smallest,cpus32", "hash 4", "cpu,2", "single", "node nodes"];
     for _ in 0..100_000 {
-        let mut b: Vec<u8> = valid[rng.below(valid.len() as u64) as usize].as_bytes().to_vec();
-        for _ in 0..rng.below(3) {
-            let i = rng.below(b.len() as u64 + 1) as usize;
-            match rng.below(3) {
-                0 if i < b.len() => b[i] = rng.below(128) as u8,
-                1 => b.insert(i, rng.below(128) as u8),
-                _ if i < b.len() => {
-                    b.remove(i);
-                }
-                _ => {}
-            }
-        }
+        let b = rng.mutate(&valid, 3);
         let Ok(s) = std::str::from_utf8(&b) else { continue };
         if let Some((_, t)) = policy(s, cur) {
             if let TreeCount::Fixed(n) = t {
@@ -444,18 +450,7 @@ fn storm_specs_parse_or_fail_cleanly() {
         "start policy=smallest trees=4 walk_every=1000", "start design=inverted vmas=6000",
     ];
     for _ in 0..100_000 {
-        let mut b: Vec<u8> = valid[rng.below(valid.len() as u64) as usize].as_bytes().to_vec();
-        for _ in 0..rng.below(4) {
-            let i = rng.below(b.len() as u64 + 1) as usize;
-            match rng.below(3) {
-                0 if i < b.len() => b[i] = rng.below(128) as u8,
-                1 => b.insert(i, rng.below(128) as u8),
-                _ if i < b.len() => {
-                    b.remove(i);
-                }
-                _ => {}
-            }
-        }
+        let b = rng.mutate(&valid, 4);
         let Ok(s) = std::str::from_utf8(&b) else { continue };
         if let Some(c) = storm(s, d, design) {
             assert!(c.design == 0 || c.design == 2);
