@@ -42,9 +42,12 @@ import labstats as ls  # noqa: E402
 
 CONFIGS = ["unloaded", "empty", "counters", "taps", "all", "single", "all-trees", "inverted"]
 DESIGNS = ["single", "all-trees", "inverted"]
+# The walk-heavy storm (execl_storm -w): one configuration per design.
+WALK = ["w-" + d for d in DESIGNS]
 # The design whose lock counters a configuration's R row carries.
 COUNTS = {"all": "single", "taps": "single", "single": "single", "all-trees": "all-trees",
-          "inverted": "inverted"}
+          "inverted": "inverted", "w-single": "single", "w-all-trees": "all-trees",
+          "w-inverted": "inverted"}
 
 
 def ci95(x):
@@ -175,39 +178,46 @@ def main(raw, outdir):
         flag = "oversubscribed" if over else "no vCPU oversubscription"
         boots = sorted({r["boot"] for r in runs if r["topo"] == topo})
         md.append(f"\n## {topo} (vCPU:host-core {ratio}, {flag}; {len(boots)} boot(s))\n")
-        md.append("| config | n | loops/s | ratio to `single` [95 % CI] | p (Holm) | locks of "
-                  "| contended % | contended per loop | wait per loop (µs) | p contended/loop vs single (Holm) |")
-        md.append("|---|---|---|---|---|---|---|---|---|---|")
-        lines = []
-        for cfg in CONFIGS:
-            lps = col(topo, cfg, "loops_per_sec")
-            if not lps:
+        for title, cfgs, base in (("Execl storm", CONFIGS, "single"),
+                                  ("Walk-heavy execl storm (each loop pages out 16 shared file pages: "
+                                   "reclaim walks the file's rmap)", WALK, "w-single")):
+            if not any(col(topo, c, "loops_per_sec") for c in cfgs):
                 continue
-            rl = ls.paired(pairs(topo, cfg, "single")) if cfg != "single" else None
-            rows = [r for r in runs if r["topo"] == topo and r["cfg"] == cfg]
-            d = COUNTS.get(cfg)
-            pc = None
-            if d:
-                cpct = [100.0 * r["contended"] / r["acq"] if r["acq"] else 0.0 for r in rows]
-                cpl = [per_loop(r, "contended") for r in rows]
-                wpl = [per_loop(r, "wait_ns") for r in rows]
-                have = all(x is not None for x in cpl)
-                lock = (f"`{d}` | {ls.fmt_mean(cpct, 2)} | "
-                        + (f"{ls.fmt_mean(cpl, 3)} | {ls.fmt_mean([x / 1000 for x in wpl], 2)}"
-                           if have else "- | -"))
-                if cfg != "single" and have:
-                    pc = ls.paired_diff([(per_loop(g[cfg], "contended"), per_loop(g["single"], "contended"))
-                                         for g in reps(topo).values() if cfg in g and "single" in g])
-            else:
-                lock = "- | - | - | -"
-            lines.append([cfg, len(lps), ls.fmt_mean(lps, 2), rl, lock, pc])
-        ps = ls.holm_p([ln[3].p if ln[3] else None for ln in lines] + [ln[5] for ln in lines])
-        k = len(lines)
-        for i, (cfg, n, lps, rl, lock, pc) in enumerate(lines):
-            rtxt = rl.fmt() if rl else "1"
-            ptxt = f"{rl.p:.3g} ({ps[i]:.3g})" if rl and rl.p is not None else "-"
-            pctxt = f"{pc:.3g} ({ps[k + i]:.3g})" if pc is not None else "-"
-            md.append(f"| {cfg} | {n} | {lps} | {rtxt} | {ptxt} | {lock} | {pctxt} |")
+            md.append(f"\n{title}; ratios and p against `{base}`:\n")
+            md.append(f"| config | n | loops/s | ratio to `{base}` [95 % CI] | p (Holm) | locks of "
+                      "| contended % | contended per loop | wait per loop (µs) "
+                      f"| p contended/loop vs {base} (Holm) |")
+            md.append("|---|---|---|---|---|---|---|---|---|---|")
+            lines = []
+            for cfg in cfgs:
+                lps = col(topo, cfg, "loops_per_sec")
+                if not lps:
+                    continue
+                rl = ls.paired(pairs(topo, cfg, base)) if cfg != base else None
+                rows = [r for r in runs if r["topo"] == topo and r["cfg"] == cfg]
+                d = COUNTS.get(cfg)
+                pc = None
+                if d:
+                    cpct = [100.0 * r["contended"] / r["acq"] if r["acq"] else 0.0 for r in rows]
+                    cpl = [per_loop(r, "contended") for r in rows]
+                    wpl = [per_loop(r, "wait_ns") for r in rows]
+                    have = all(x is not None for x in cpl)
+                    lock = (f"`{d}` | {ls.fmt_mean(cpct, 2)} | "
+                            + (f"{ls.fmt_mean(cpl, 3)} | {ls.fmt_mean([x / 1000 for x in wpl], 2)}"
+                               if have else "- | -"))
+                    if cfg != base and have:
+                        pc = ls.paired_diff([(per_loop(g[cfg], "contended"), per_loop(g[base], "contended"))
+                                             for g in reps(topo).values() if cfg in g and base in g])
+                else:
+                    lock = "- | - | - | -"
+                lines.append([cfg, len(lps), ls.fmt_mean(lps, 2), rl, lock, pc])
+            ps = ls.holm_p([ln[3].p if ln[3] else None for ln in lines] + [ln[5] for ln in lines])
+            k = len(lines)
+            for i, (cfg, n, lps, rl, lock, pc) in enumerate(lines):
+                rtxt = rl.fmt() if rl else "1"
+                ptxt = f"{rl.p:.3g} ({ps[i]:.3g})" if rl and rl.p is not None else "-"
+                pctxt = f"{pc:.3g} ({ps[k + i]:.3g})" if pc is not None else "-"
+                md.append(f"| {cfg} | {n} | {lps} | {rtxt} | {ptxt} | {lock} | {pctxt} |")
 
         md.append("\nThe module's cost (paired per repetition; TOST: is the cost at most 1 %, "
                   "i.e. the ratio's one-sided 95 % lower bound >= 0.99?):\n")

@@ -20,6 +20,10 @@
 #   single     loaded, only the `single` design replayed
 #   all-trees  loaded, only the `all-trees` design replayed
 #   inverted   loaded, only the `inverted` design replayed
+#   w-single, w-all-trees, w-inverted
+#              the same three under the walk-heavy storm (execl_storm -w 16:
+#              each loop maps a shared file and pages it out, so reclaim walks
+#              its rmap: the walk side of each design)
 #
 # Loaded configurations use the `node` policy with one tree per node (the
 # patch's v2). After each storm it records loops/s and the design's lock

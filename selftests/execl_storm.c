@@ -2,7 +2,7 @@
 /*
  * execl_storm: a UnixBench-style execl loop on N processes.
  *
- *   execl_storm [-n PROCS] [-d SECONDS] [-p none|cpu|node|node=K]
+ *   execl_storm [-n PROCS] [-d SECONDS] [-p none|cpu|node|node=K] [-w PAGES]
  *   execl_storm --file-vmas      # file VMAs one exec leaves mapped
  *
  * Each worker re-executes this (dynamically linked) program with execl()
@@ -12,8 +12,16 @@
  *   node    worker i on the CPUs of node i % nnodes
  *   node=K  every worker on the CPUs of node K
  *
+ * -w PAGES makes the storm walk-heavy: a file of PAGES pages next to this
+ * program (unlinked at once, shared by every worker through an inherited
+ * descriptor) is mapped MAP_SHARED by each loop, every page read, paged out
+ * with MADV_PAGEOUT (reclaim walks each folio's file rmap: folio_referenced
+ * and try_to_unmap under the file's i_mmap_rwsem for read) and unmapped,
+ * before the next execl. The walk side of the lock designs is then loaded
+ * together with the links and unlinks of the execs.
+ *
  * Prints one parsable line:
- *   execl_storm: procs=N seconds=D pin=P loops=L loops_per_sec=R
+ *   execl_storm: procs=N seconds=D pin=P loops=L loops_per_sec=R [walk_pages=W]
  * and exits non-zero if any worker failed.
  */
 #define _GNU_SOURCE
@@ -24,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +67,54 @@ static int print_file_vmas(void)
 	return 0;
 }
 
+/* -w: map the shared file, read every page, page it out, unmap. */
+static int walk_step(void)
+{
+	const char *fds = getenv("RS_STORM_WALK_FD"), *ps = getenv("RS_STORM_WALK_PAGES");
+	volatile char sum = 0;
+	size_t len, i;
+	char *m;
+
+	if (!fds || !ps)
+		return 0;
+	len = strtoul(ps, NULL, 10) * 4096;
+	m = mmap(NULL, len, PROT_READ, MAP_SHARED, atoi(fds), 0);
+	if (m == MAP_FAILED)
+		return perror("execl_storm: walk mmap"), 1;
+	for (i = 0; i < len; i += 4096)
+		sum += m[i];
+	if (madvise(m, len, MADV_PAGEOUT))
+		return perror("execl_storm: MADV_PAGEOUT"), 1;
+	munmap(m, len);
+	return 0;
+}
+
+/* -w: the walk file, created next to this program and unlinked at once. */
+static int walk_file(int pages)
+{
+	char path[4200], page[4096], *slash;
+	ssize_t n;
+	int fd, i;
+
+	n = readlink("/proc/self/exe", path, 4096);
+	if (n <= 0)
+		return -1;
+	path[n] = 0;
+	slash = strrchr(path, '/');
+	if (!slash)
+		return -1;
+	strcpy(slash, "/.execl_storm_walk.XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	memset(page, 'w', sizeof(page));
+	for (i = 0; i < pages; i++)
+		if (write(fd, page, sizeof(page)) != sizeof(page))
+			return close(fd), -1;
+	return fd;
+}
+
 /* Re-exec step: argv = [prog, "--child", deadline_ns, count, result_fd]. */
 static int child_step(char **argv)
 {
@@ -66,6 +123,8 @@ static int child_step(char **argv)
 	int fd = atoi(argv[4]);
 	char c[32];
 
+	if (walk_step())
+		return 1;
 	if (now_ns() >= deadline) {
 		if (write(fd, &count, sizeof(count)) != sizeof(count))
 			return 1;
@@ -126,7 +185,7 @@ static int nr_nodes(void)
 
 int main(int argc, char **argv)
 {
-	int procs = 0, secs = 5, node_fixed = -1, pin_cpu = 0, pin_node = 0;
+	int procs = 0, secs = 5, node_fixed = -1, pin_cpu = 0, pin_node = 0, walk_pages = 0;
 	const char *pin = "none";
 	int pfd[2], i, opt, failed = 0;
 	pid_t pids[MAX_PROCS];
@@ -139,8 +198,13 @@ int main(int argc, char **argv)
 	if (argc == 2 && !strcmp(argv[1], "--file-vmas"))
 		return print_file_vmas();
 
-	while ((opt = getopt(argc, argv, "n:d:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:d:p:w:")) != -1) {
 		switch (opt) {
+		case 'w':
+			walk_pages = atoi(optarg);
+			if (walk_pages < 1 || walk_pages > 4096)
+				goto usage;
+			break;
 		case 'n':
 			procs = atoi(optarg);
 			break;
@@ -167,6 +231,17 @@ int main(int argc, char **argv)
 	if (procs < 1 || procs > MAX_PROCS || secs < 1 || secs > 3600)
 		goto usage;
 
+	if (walk_pages) {
+		char v[16];
+		int wfd = walk_file(walk_pages);
+
+		if (wfd < 0)
+			return perror("execl_storm: walk file"), 1;
+		snprintf(v, sizeof(v), "%d", wfd);
+		setenv("RS_STORM_WALK_FD", v, 1);
+		snprintf(v, sizeof(v), "%d", walk_pages);
+		setenv("RS_STORM_WALK_PAGES", v, 1);
+	}
 	if (pipe2(pfd, 0))
 		return perror("pipe"), 1;
 	start = now_ns();
@@ -213,14 +288,17 @@ int main(int argc, char **argv)
 	}
 	while (read(pfd[0], &v, sizeof(v)) == sizeof(v))
 		total += v;
-	printf("execl_storm: procs=%d seconds=%d pin=%s loops=%llu loops_per_sec=%.1f\n",
+	printf("execl_storm: procs=%d seconds=%d pin=%s loops=%llu loops_per_sec=%.1f",
 	       procs, secs, pin, (unsigned long long)total,
 	       total / ((now_ns() - start) / 1e9));
+	if (walk_pages)
+		printf(" walk_pages=%d", walk_pages);
+	printf("\n");
 	if (failed)
 		fprintf(stderr, "execl_storm: %d workers failed\n", failed);
 	return failed ? 1 : 0;
 
 usage:
-	fprintf(stderr, "usage: execl_storm [-n PROCS] [-d SECONDS] [-p none|cpu|node|node=K]\n");
+	fprintf(stderr, "usage: execl_storm [-n PROCS] [-d SECONDS] [-p none|cpu|node|node=K] [-w PAGES]\n");
 	return 2;
 }

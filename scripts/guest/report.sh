@@ -29,7 +29,8 @@ n=$(nproc)
 boot=${RS_BOOT:-1}
 budget=${RS_BUDGET:-0}
 loaded() { grep -q '^rmap_shadow ' /proc/modules; }
-storm() { "$RS_BIN/execl_storm" -n "$n" -d "$RS_SECS" -p cpu | sed -n 's/.*loops_per_sec=\([0-9.]*\).*/\1/p'; }
+# storm [-w PAGES]: loops/s of one execl storm (-w: walk-heavy).
+storm() { "$RS_BIN/execl_storm" -n "$n" -d "$RS_SECS" -p cpu "$@" | sed -n 's/.*loops_per_sec=\([0-9.]*\).*/\1/p'; }
 
 # The anon table after boot, and after launching a realistic set of apps:
 # 8 interactive-style shells, 4 python3 interpreters, 4 coreutils
@@ -60,7 +61,8 @@ while :; do
 		[ "$budget" -gt 0 ] && [ $((SECONDS - t0 + slowest)) -le "$budget" ] || break
 	fi
 	ts=$SECONDS
-	for cfg in $(printf '%s\n' unloaded empty counters taps all single all-trees inverted | shuf); do
+	for cfg in $(printf '%s\n' unloaded empty counters taps all single all-trees inverted \
+		w-single w-all-trees w-inverted | shuf); do
 		if [ "$cfg" = unloaded ]; then
 			if loaded; then rmmod rmap_shadow; fi
 			lps=$(storm)
@@ -71,11 +73,12 @@ while :; do
 		case $cfg in
 		empty | counters) echo "$cfg" >"$D/mode" ;;
 		taps) echo shadow >"$D/mode" ;;
-		*) echo all >"$D/mode"; echo "$cfg" >"$D/locks" ;;
+		*) echo all >"$D/mode"; echo "${cfg#w-}" >"$D/locks" ;;
 		esac
 		echo reset >"$D/locks"
-		lps=$(storm)
-		d=$cfg
+		# w-DESIGN: the walk-heavy storm (16 pages paged out per loop).
+		case $cfg in w-*) lps=$(storm -w 16) ;; *) lps=$(storm) ;; esac
+		d=${cfg#w-}
 		case $cfg in all | taps) d=single ;; esac
 		v=$(awk -v d="$d" '$1 == "*" && $2 == d { print $4, $5, $6, $7, $8 }' "$D/locks")
 		echo "R $RS_TOPO $cfg $rep $lps $v $n $RS_HOST_CORES $RS_SECS $boot"
