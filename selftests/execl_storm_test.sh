@@ -30,5 +30,20 @@ echo "# loops=$loops tap delta=$d (bounds $((k * loops))..$((4 * k * loops + 200
 [ "$d" -ge $((k * loops)) ] || ksft_fail "tap saw $d file VMA links for $loops execs (< $k per exec)"
 # 200: other processes of the guest (udev, the shell) meanwhile.
 [ "$d" -le $((4 * k * loops + 200)) ] || ksft_fail "tap saw $d file VMA links for $loops execs (> 4 x $k per exec)"
+
+# The walk-heavy storm (-w): one worker, so no page of its file is mapped
+# by another process (MADV_PAGEOUT leaves those alone): each loop pages out
+# its 4 pages, and reclaim walks each one's file rmap. At least one walk
+# per loop, at most two per page (folio_referenced, try_to_unmap).
+before=$(rs_stat tap.__rmap_walk_file)
+out=$("$RS_BIN/execl_storm" -n 1 -d 2 -w 4) || ksft_fail "execl_storm -w failed: $out"
+echo "# $out"
+after=$(rs_stat tap.__rmap_walk_file)
+loops=$(sed -n 's/.* loops=\([0-9]*\) .*/\1/p' <<<"$out")
+d=$((after - before))
+echo "# walk-heavy: loops=$loops walks=$d (bounds $loops..$((8 * loops + 200)))"
+[ "${loops:-0}" -gt 0 ] || ksft_fail "no walk-heavy loops"
+[ "$d" -ge "$loops" ] || ksft_fail "$d rmap walks for $loops walk-heavy loops (< 1 per loop)"
+[ "$d" -le $((8 * loops + 200)) ] || ksft_fail "$d rmap walks for $loops loops of 4 pages (> 2 per page)"
 rs_unload || ksft_fail "unload failed"
 ksft_pass

@@ -23,3 +23,5 @@ rs_unload() { rmmod rmap_shadow; }
 rs_unload_quiet() { [ -d /sys/module/rmap_shadow ] && rmmod rmap_shadow 2>/dev/null; true; }
 # rs_status KEY: the value of "KEY: value" in debugfs status.
 rs_status() { sed -n "s/^$1: //p" "$RS_DEBUGFS/status"; }
+# rs_stat KEY: the value of "KEY value" in debugfs stats.
+rs_stat() { sed -n "s/^$1 //p" "$RS_DEBUGFS/stats"; }
