@@ -19,6 +19,11 @@
 # with: scripts/doctor.sh checks), as out-of-tree modules do. TOOLCHAIN
 # overrides the choice.
 
+# Kbuild takes M= as a word: a directory whose path has a space cannot be built.
+ifneq ($(word 2,$(CURDIR)),)
+$(error rmap-shadow: kbuild cannot build a module in "$(CURDIR)" (its path has a space): clone it to a path without spaces)
+endif
+
 FLAVOR ?= debug
 KDIR ?= $(shell scripts/kernel.sh $(FLAVOR) --print-dir)
 RS_CACHE := $(or $(RMAP_SHADOW_CACHE),/var/cache/rmap-shadow)

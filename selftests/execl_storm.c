@@ -107,11 +107,16 @@ static int walk_file(int pages)
 	fd = mkstemp(path);
 	if (fd < 0)
 		return -1;
-	unlink(path);
 	memset(page, 'w', sizeof(page));
 	for (i = 0; i < pages; i++)
 		if (write(fd, page, sizeof(page)) != sizeof(page))
-			return close(fd), -1;
+			return close(fd), unlink(path), -1;
+	close(fd);
+	/* Read-only: a shared mapping of a descriptor open for writing is
+	 * refused (EINVAL) where the filesystem maps files read-only (9p
+	 * without a cache, the guests' root). */
+	fd = open(path, O_RDONLY);
+	unlink(path);
 	return fd;
 }
 

@@ -17,7 +17,9 @@
 set -uo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/rs-host.XXXXXX)
-clone="$work/my clone"   # a path with a space, as a user's may have
+# (Not a path with a space: kbuild's M= cannot take one, and the Makefile
+# says so.)
+clone="$work/clone"
 step() { local name=$1; shift; if "$@"; then echo "HM ok $name"; else echo "HM not ok $name"; fi; }
 
 step "copy of the repository" tar -C "$src" --exclude=./.vm --exclude=./results --exclude=./selftests/out \
