@@ -16,7 +16,11 @@
 # per step: "HM ok STEP" or "HM not ok STEP", the details before it.
 set -uo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d /tmp/rs-host.XXXXXX)
+# The copy lives on the shared 9p directory (under .vm/, ignored by git),
+# not on /tmp: the walk tests page out a file next to the programs, and
+# /tmp's tmpfs pages cannot be paged out without swap.
+mkdir -p "$src/.vm"
+work=$(mktemp -d "$src/.vm/rs-host.XXXXXX")
 # (Not a path with a space: kbuild's M= cannot take one, and the Makefile
 # says so.)
 clone="$work/clone"
