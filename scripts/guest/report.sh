@@ -81,6 +81,8 @@ while :; do
 		d=${cfg#w-}
 		case $cfg in all | taps) d=single ;; esac
 		v=$(awk -v d="$d" '$1 == "*" && $2 == d { print $4, $5, $6, $7, $8 }' "$D/locks")
+		# Modes without a replay (empty, counters) may show no totals row.
+		[ -n "$v" ] || v="0 0 0 0 0"
 		echo "R $RS_TOPO $cfg $rep $lps $v $n $RS_HOST_CORES $RS_SECS $boot"
 	done
 	[ $((SECONDS - ts)) -le "$slowest" ] || slowest=$((SECONDS - ts))
