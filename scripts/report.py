@@ -151,8 +151,10 @@ def main(raw, outdir):
                 out.setdefault((r["boot"], r["rep"]), {})[r["cfg"]] = r
         return out
 
+    by_rep = {topo: reps(topo) for topo in topos}
+
     def pairs(topo, a, b, key="loops_per_sec"):
-        return [(g[a][key], g[b][key]) for g in reps(topo).values() if a in g and b in g]
+        return [(g[a][key], g[b][key]) for g in by_rep[topo].values() if a in g and b in g]
 
     def per_loop(r, key):
         """r[key] per execl loop of its storm (None without the storm's
@@ -207,7 +209,7 @@ def main(raw, outdir):
                                if have else "- | -"))
                     if cfg != base and have:
                         pc = ls.paired_diff([(per_loop(g[cfg], "contended"), per_loop(g[base], "contended"))
-                                             for g in reps(topo).values() if cfg in g and base in g])
+                                             for g in by_rep[topo].values() if cfg in g and base in g])
                 else:
                     lock = "- | - | - | -"
                 lines.append([cfg, len(lps), ls.fmt_mean(lps, 2), rl, lock, pc])
@@ -234,7 +236,7 @@ def main(raw, outdir):
         ls.holm([g[3] for g in got])
         for a, b, what, r in got:
             bs = ls.boots([[math.log(g[a]["loops_per_sec"] / g[b]["loops_per_sec"])
-                             for (bt, _), g in reps(topo).items()
+                             for (bt, _), g in by_rep[topo].items()
                              if bt == boot and a in g and b in g
                              and g[a]["loops_per_sec"] > 0 and g[b]["loops_per_sec"] > 0]
                             for boot in boots])

@@ -26,9 +26,12 @@ work=$(mktemp -d "$src/.vm/rs-host.XXXXXX")
 clone="$work/clone"
 step() { local name=$1; shift; if "$@"; then echo "HM ok $name"; else echo "HM not ok $name"; fi; }
 
-step "copy of the repository" tar -C "$src" --exclude=./.vm --exclude=./results --exclude=./selftests/out \
-	--exclude='*.ko' --exclude='*.o' -cf "$work/repo.tar" . &&
-	mkdir -p "$clone" && tar -C "$clone" -xf "$work/repo.tar"
+copy() {
+	tar -C "$src" --exclude=./.vm --exclude=./results --exclude=./selftests/out \
+		--exclude='*.ko' --exclude='*.o' -cf "$work/repo.tar" . &&
+		mkdir -p "$clone" && tar -C "$clone" -xf "$work/repo.tar"
+}
+step "copy of the repository" copy
 cd "$clone" || exit 1
 step "doctor.sh passes" scripts/doctor.sh -k "$RS_KDIR" -s "$RS_KSRC"
 build() { make clean KDIR="$RS_KDIR" >/dev/null && make KDIR="$RS_KDIR" 2>&1 | tail -n 5 && [ -f rmap_shadow.ko ]; }
