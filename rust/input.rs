@@ -65,7 +65,16 @@ pub(crate) struct StormSpec<D> {
     pub(crate) vmas: u32,
     /// Execs between walks, 1 ..= 1000000.
     pub(crate) walk_every: u32,
+    /// Threads, 0 ..= [`STORM_MAX_THREADS`]: 0 is one per online CPU, `n`
+    /// one on each of the first `n` online CPUs (the caller checks there
+    /// are `n`); `threads=1` is the uncontended run the lab's model starts
+    /// from.
+    pub(crate) threads: u32,
 }
+
+/// Most threads a `threads=N` asks for (`NR_CPUS` of the test kernels is
+/// larger; the storm also refuses more than the online CPUs).
+pub(crate) const STORM_MAX_THREADS: u32 = 4096;
 
 /// A decimal in `lo ..= hi`: digits only (no sign, no space).
 fn bounded(v: &str, lo: u32, hi: u32) -> Option<u32> {
@@ -77,7 +86,7 @@ fn bounded(v: &str, lo: u32, hi: u32) -> Option<u32> {
 }
 
 /// Parses `start [design=D] [policy=P] [trees=N] [secs=N] [vmas=N]
-/// [walk_every=N]` (words separated by white space, a key given twice: the
+/// [walk_every=N] [threads=N]` (words separated by white space, a key given twice: the
 /// last wins). Unset keys are `defaults`; `design` parses design names.
 pub(crate) fn storm<D: Copy>(
     s: &str,
@@ -98,6 +107,7 @@ pub(crate) fn storm<D: Copy>(
             "secs" => cfg.secs = bounded(v, 1, 600)?,
             "vmas" => cfg.vmas = bounded(v, 0, 6000)?,
             "walk_every" => cfg.walk_every = bounded(v, 1, 1_000_000)?,
+            "threads" => cfg.threads = bounded(v, 1, STORM_MAX_THREADS)?,
             _ => return None,
         }
     }

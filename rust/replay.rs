@@ -35,7 +35,7 @@ use crate::{
     locks::{Design, FileLocks, Op},
     percpu::PerCpu,
     policy::hash_ptr,
-    Shared,
+    sys, Shared,
 };
 use core::cell::UnsafeCell;
 use kernel::{
@@ -45,6 +45,7 @@ use kernel::{
         atomic::{Acquire, Relaxed, Release},
         Arc,
     },
+    time::{delay::fsleep, Delta},
 };
 
 /// Entries per record: distinct (file, operation, tree) in one syscall.
@@ -390,9 +391,9 @@ unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
 fn wait_release(r: &Replays, tgid: i32) {
     let mut held_ms = 0;
     while r.hold.load(Relaxed) == tgid && held_ms < HOLD_MAX_MS {
-        // SAFETY: task work runs in process context; the locks held are
-        // rwsems (sleeping locks), no spinlock and no RCU read section.
-        unsafe { bindings::msleep(10) };
+        // Task work runs in process context; the locks held are rwsems
+        // (sleeping locks), no spinlock and no RCU read section.
+        fsleep(Delta::from_millis(10));
         held_ms += 10;
     }
 }
@@ -409,8 +410,8 @@ pub(crate) fn drain(sh: &Shared) {
     // for them, they run when their tasks return to user space.
     let mut waited_ms = 0u32;
     while r.pending() != 0 {
-        // SAFETY: process context, no lock held.
-        unsafe { bindings::msleep(1) };
+        // Process context, no lock held.
+        fsleep(Delta::from_millis(1));
         waited_ms = waited_ms.wrapping_add(1);
         if waited_ms % 10_000 == 0 {
             pr_warn!(
@@ -424,6 +425,5 @@ pub(crate) fn drain(sh: &Shared) {
     // no RCU reader, so `synchronize_rcu()` would not wait for it. RCU Tasks
     // waits until every task has voluntarily switched (or is in user space
     // or idle), as ftrace and kprobes do before freeing trampolines.
-    // SAFETY: process context, no lock held.
-    unsafe { bindings::synchronize_rcu_tasks() };
+    sys::synchronize_rcu_tasks();
 }

@@ -333,8 +333,8 @@ impl Shared {
 /// Waits until every tap handler that started before has returned: they
 /// run with preemption disabled, so an RCU grace period covers them. Sleeps.
 fn sync_taps() {
-    // SAFETY: called from process context (debugfs writes), no lock held.
-    unsafe { kernel::bindings::synchronize_rcu() };
+    // Called from process context (debugfs writes), no lock held.
+    kernel::sync::rcu::synchronize_rcu();
 }
 
 /// Which rmap operation a [`Tap`] watches.

@@ -298,7 +298,8 @@ impl Run {
 }
 
 impl Storm {
-    /// Populates the files and starts one thread per online CPU.
+    /// Populates the files and starts one thread per online CPU (or on each
+    /// of the first `cfg.threads`; `EINVAL` if fewer are online).
     pub(crate) fn start(cfg: Config) -> Result<Self> {
         if cfg.trees as usize > MAX_LOCK_TREES || cfg.trees == 0 {
             return Err(EINVAL);
@@ -320,8 +321,19 @@ impl Storm {
             hist: TapTiming::new(2)?,
         };
         let mut cpus = KVec::new();
-        for cpu in (0..kernel::cpu::nr_cpu_ids()).filter(|&c| sys::cpu_online(c)) {
+        let want = if cfg.threads == 0 {
+            u32::MAX
+        } else {
+            cfg.threads
+        };
+        for cpu in (0..kernel::cpu::nr_cpu_ids())
+            .filter(|&c| sys::cpu_online(c))
+            .take(want as usize)
+        {
             cpus.push(cpu, GFP_KERNEL)?;
+        }
+        if cfg.threads != 0 && cpus.len() != cfg.threads as usize {
+            return Err(EINVAL);
         }
         let t0 = now_ns();
         let mut run = Run {
@@ -412,6 +424,7 @@ fn parse_storm(s: &str) -> Result<Config> {
         secs: 10,
         vmas: 6000,
         walk_every: 64,
+        threads: 0,
     };
     input::storm(s, defaults, Design::parse).ok_or(EINVAL)
 }
@@ -442,7 +455,7 @@ pub(crate) fn write_storm(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
 pub(crate) fn show_storm(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(
         f,
-        "state design policy trees secs vmas walk_every threads elapsed_ms execs ops ops_per_sec acq contended_permille wait_p50_ns wait_p99_ns hold_p50_ns hold_p99_ns walks found alloc_failures"
+        "state design policy trees secs vmas walk_every threads elapsed_ms execs ops ops_per_sec acq contended_permille wait_p50_ns wait_p99_ns hold_p50_ns hold_p99_ns walks found alloc_failures wait_mean_ns hold_mean_ns"
     )?;
     let cur = sh.storm.lock();
     let Some(st) = cur.as_ref() else {
@@ -464,7 +477,7 @@ pub(crate) fn show_storm(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     let state = if st.finished() { "done" } else { "running" };
     writeln!(
         f,
-        "{state} {} {} {} {} {} {} {} {ms} {execs} {ops} {} {acq} {} {} {} {} {} {walks} {} {}",
+        "{state} {} {} {} {} {} {} {} {ms} {execs} {ops} {} {acq} {} {} {} {} {} {walks} {} {} {} {}",
         c.design.name(),
         c.policy.name(),
         c.trees,
@@ -479,6 +492,8 @@ pub(crate) fn show_storm(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
         h.p50,
         h.p99,
         g.found.load(Relaxed),
-        g.alloc_failures.load(Relaxed)
+        g.alloc_failures.load(Relaxed),
+        w.mean,
+        h.mean
     )
 }

@@ -114,3 +114,12 @@ pub(crate) fn random_u32() -> u32 {
     // SAFETY: no preconditions.
     unsafe { kernel::bindings::get_random_u32() }
 }
+
+/// Waits until every task has voluntarily scheduled, or is in user space or
+/// idle (`synchronize_rcu_tasks()`): after it, no task still runs module
+/// text it entered before the call. Sleeps: process context, no lock held.
+pub(crate) fn synchronize_rcu_tasks() {
+    // SAFETY: no memory-safety precondition; callers are in process context
+    // with no lock held (the function sleeps).
+    unsafe { kernel::bindings::synchronize_rcu_tasks() }
+}

@@ -11,12 +11,15 @@ RAW holds the guest lines of report.sh:
   T topo <taps table row>
   P topo <line of /sys/kernel/debug/kprobes/list while loaded>
   K topo rep <storm table row> vcpus host_cores [boot]
+    (rows with threads < vcpus: the contention model's uncontended runs,
+    scripts/model.py)
   B topo after-boot|after-16-apps <anon table row>
 
 (secs and boot: raw files from before 2026-12-03 lack them; one boot then.)
 
 Writes OUTDIR/results.csv, OUTDIR/report.md, OUTDIR/loops.png,
-OUTDIR/contention.png and prints the short form. Statistics
+OUTDIR/contention.png (and storm.png, model.png) and prints the short
+form. Statistics
 (scripts/labstats.py): configurations of one repetition (same boot, same
 shuffled round) are paired, ratios are per-repetition log-ratios with a
 Student t interval; the module's own cost (`taps` / `empty`) gets an
@@ -39,6 +42,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import labstats as ls  # noqa: E402
+import model  # noqa: E402
 
 CONFIGS = ["unloaded", "empty", "counters", "taps", "all", "single", "all-trees", "inverted"]
 DESIGNS = ["single", "all-trees", "inverted"]
@@ -111,6 +115,19 @@ def main(raw, outdir):
                     "secs": float(w[12]) if len(w) == 14 else None,
                     "boot": int(w[13]) if len(w) == 14 else 1,
                 })
+            elif w[0] == "K" and len(w) == 29 and w[3] == "done":
+                # Since 2026-12-04: the storm row ends with wait_mean_ns
+                # hold_mean_ns; threads < vcpus are the model's runs.
+                kern.append({
+                    "topo": w[1], "rep": int(w[2]), "design": w[4], "policy": w[5],
+                    "trees": int(w[6]), "threads": int(w[10]), "ops_per_sec": float(w[14]),
+                    "acq": int(w[15]), "contended_pct": int(w[16]) / 10.0,
+                    "wait_p50_ns": int(w[17]), "wait_p99_ns": int(w[18]),
+                    "hold_p50_ns": int(w[19]), "hold_p99_ns": int(w[20]),
+                    "walks": int(w[21]), "alloc_failures": int(w[23]),
+                    "wait_mean_ns": int(w[24]), "hold_mean_ns": int(w[25]),
+                    "vcpus": int(w[26]), "host_cores": int(w[27]), "boot": int(w[28]),
+                })
             elif w[0] == "K" and len(w) in (26, 27) and w[3] == "done":
                 kern.append({
                     "topo": w[1], "rep": int(w[2]), "design": w[4], "policy": w[5],
@@ -121,6 +138,7 @@ def main(raw, outdir):
                     "walks": int(w[21]), "alloc_failures": int(w[23]),
                     "vcpus": int(w[24]), "host_cores": int(w[25]),
                     "boot": int(w[26]) if len(w) == 27 else 1,
+                    "wait_mean_ns": None, "hold_mean_ns": None,
                 })
             elif w[0] == "B" and len(w) == 13 and w[3] != "object":
                 seed.setdefault(w[1], {}).setdefault(w[2], {})[w[3]] = w[4:]
@@ -253,7 +271,8 @@ def main(raw, outdir):
                 cp = [100.0 * r["contended"] / r["acq"] if r["acq"] else 0.0 for r in rows]
                 per = (f", {ls.fmt_mean(cpl, 3)} contended per loop" if all(x is not None for x in cpl) else "")
                 short.append(f"  {d}: contended {ls.fmt_mean(cp, 2)} % of acquisitions{per}")
-        kt = [k for k in kern if k["topo"] == topo]
+        # The measured storms: one kthread per vCPU (threads=1 runs feed the model).
+        kt = [k for k in kern if k["topo"] == topo and k["threads"] == k["vcpus"]]
         if kt:
             md.append(f"\nIn-kernel storm ({kt[0]['threads']} kthreads, {flag}, "
                       f"{max(k['trees'] for k in kt)} trees per file (1 under policy `single`), "
@@ -352,7 +371,8 @@ def main(raw, outdir):
             means, errs = [], []
             for topo in topos:
                 v = [k["ops_per_sec"] for k in kern
-                     if k["topo"] == topo and k["design"] == d and k["policy"] == "node"]
+                     if k["topo"] == topo and k["design"] == d and k["policy"] == "node"
+                     and k["threads"] == k["vcpus"]]
                 means.append(np.mean(v) if v else 0.0)
                 errs.append(ci95(v) if len(v) > 1 else 0.0)
             ax.bar(x + (i - (len(DESIGNS) - 1) / 2) * width, means, width, yerr=errs, capsize=3, label=d)
@@ -363,7 +383,15 @@ def main(raw, outdir):
         fig.tight_layout()
         fig.savefig(os.path.join(outdir, "storm.png"), dpi=100)
         plt.close(fig)
-    md.append("\nPlots: `loops.png`, `contention.png`" + (", `storm.png`" if kern else "") + ".\n")
+    plots = ["loops.png", "contention.png"]
+    if kern:
+        plots.append("storm.png")
+        if any(k["threads"] < k["vcpus"] for k in kern):
+            mmd, mshort = model.section(kern, runs, ls, outdir, plt)
+            md += mmd
+            short += mshort
+            plots.append("model.png")
+    md.append("\nPlots: " + ", ".join(f"`{p}`" for p in plots) + ".\n")
     with open(os.path.join(outdir, "report.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     with open(os.path.join(outdir, "report.rst"), "w") as f:

@@ -107,6 +107,18 @@ class Tost(unittest.TestCase):
         self.assertGreater(need, 1000)
         self.assertLess(need, 3000)
 
+    def test_undecided_needs_more_than_it_has(self):
+        # Far from the margin but noisy at n = 2 (as a short report's
+        # 0.789 [0.482, 1.291]): more repetitions than the two it has, and
+        # enough for the t test's power, not the normal approximation's.
+        r = self.ratio(0.789, 0.2, 2)
+        v, need = ls.tost(r)
+        self.assertEqual(v, "undecided")
+        self.assertGreater(need, 2)
+        d = abs(math.log(0.789) - math.log(0.99))
+        t = ls.stats.t
+        self.assertLessEqual((t.ppf(0.95, need - 1) + t.ppf(0.80, need - 1)) * r.sd / math.sqrt(need), d)
+
     def test_n_too_small(self):
         self.assertEqual(ls.tost(ls.paired([(1.0, 1.0)]))[0], "n too small")
 

@@ -20,7 +20,7 @@
 # "R topo cfg rep loops_per_sec acq contended wait_ns wait_max_ns hold_ns
 # vcpus host_cores secs boot" per execl storm (configurations in
 # scripts/report.sh), "K topo rep <storm done line> vcpus host_cores boot"
-# per in-kernel storm, then
+# per in-kernel storm (the storm's row: debugfs.rst), then
 # the anon, taps and armed-kprobe tables ("A", "T", "P").
 set -euo pipefail
 . "$(dirname "$0")/../../selftests/lib.sh"
@@ -91,9 +91,26 @@ loaded || insmod "$RS_KO" policy=node,nodes
 echo '## in-kernel storm'
 trees=$(find /sys/devices/system/node -maxdepth 1 -name 'node[0-9]*' | wc -l)
 [ "$trees" -ge 2 ] || trees=2
+# Each design x policy at the topology's tree count, with one kthread per
+# vCPU (the measured storm) and with one kthread (threads=1: the
+# uncontended run the contention model in scripts/model.py starts from);
+# and, uncontended, each design over 1, 2, 4, 8 and 12 trees (policy hash:
+# the VMAs spread evenly, as per-node trees hold a share each): the
+# per-operation cost as trees get shorter, for the model's predictions.
+combos() {
+	local d p t
+	for d in single all-trees inverted; do
+		for p in node smallest cpu hash single; do
+			echo "$d $p $trees 0"
+			echo "$d $p $trees 1"
+		done
+		for t in 1 2 4 8 12; do echo "$d hash $t 1"; done
+	done | sort -u
+}
 for rep in $(seq 1 "$RS_KREPS"); do
-	for combo in $(for d in single all-trees inverted; do for p in node smallest cpu hash single; do echo "$d,$p"; done; done | shuf); do
-		echo "start design=${combo%,*} policy=${combo#*,} trees=$trees secs=$RS_KSECS vmas=6000" >"$D/storm"
+	combos | shuf | while read -r d p t th; do
+		if [ "$th" = 0 ]; then thr=""; else thr="threads=$th"; fi
+		echo "start design=$d policy=$p trees=$t secs=$RS_KSECS vmas=6000 $thr" >"$D/storm"
 		while ! tail -n 1 "$D/storm" | grep -q '^done '; do sleep 0.5; done
 		echo "K $RS_TOPO $rep $(tail -n 1 "$D/storm") $n $RS_HOST_CORES $boot"
 	done

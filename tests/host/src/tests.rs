@@ -420,25 +420,27 @@ fn split_and_merge_need_no_stack() {
 
 #[test]
 fn storm_specs_parse_or_fail_cleanly() {
-    use crate::input::{storm, StormSpec, STORM_MAX_TREES};
+    use crate::input::{storm, StormSpec, STORM_MAX_THREADS, STORM_MAX_TREES};
     // The design type is the caller's: a stand-in with two names.
     let design = |s: &str| match s {
         "single" => Some(0u8),
         "inverted" => Some(2u8),
         _ => None,
     };
-    let d = StormSpec { design: 0u8, policy: Policy::Node, trees: 2, secs: 10, vmas: 6000, walk_every: 64 };
+    let d = StormSpec { design: 0u8, policy: Policy::Node, trees: 2, secs: 10, vmas: 6000, walk_every: 64, threads: 0 };
     assert_eq!(storm("start", d, design), Some(d));
     assert_eq!(
-        storm("start design=inverted policy=hash trees=32 secs=600 vmas=0 walk_every=1", d, design),
-        Some(StormSpec { design: 2, policy: Policy::Hash, trees: 32, secs: 600, vmas: 0, walk_every: 1 })
+        storm("start design=inverted policy=hash trees=32 secs=600 vmas=0 walk_every=1 threads=1", d, design),
+        Some(StormSpec { design: 2, policy: Policy::Hash, trees: 32, secs: 600, vmas: 0, walk_every: 1, threads: 1 })
     );
+    assert_eq!(storm("start threads=4096", d, design).map(|c| c.threads), Some(STORM_MAX_THREADS));
     assert_eq!(storm("start  secs=1\tsecs=3 ", d, design).map(|c| c.secs), Some(3));
     for bad in [
         "", "stop", "start=1", "Start", "start design=all-trees", "start policy=nodes",
         "start trees=0", "start trees=33", "start secs=0", "start secs=601", "start vmas=6001",
         "start walk_every=0", "start walk_every=1000001", "start secs=+5", "start secs=-5",
         "start secs= 5", "start secs=5x", "start secs", "start color=red", "start secs=99999999999",
+        "start threads=0", "start threads=4097", "start threads=-1",
     ] {
         assert_eq!(storm(bad, d, design), None, "{bad:?}");
     }
@@ -447,7 +449,7 @@ fn storm_specs_parse_or_fail_cleanly() {
     let mut rng = Rng(7);
     let valid = [
         "start", "start design=single policy=node trees=2 secs=1 vmas=10",
-        "start policy=smallest trees=4 walk_every=1000", "start design=inverted vmas=6000",
+        "start policy=smallest trees=4 walk_every=1000", "start design=inverted vmas=6000 threads=2",
     ];
     for _ in 0..100_000 {
         let b = rng.mutate(&valid, 4);
@@ -457,6 +459,7 @@ fn storm_specs_parse_or_fail_cleanly() {
             assert!((1..=STORM_MAX_TREES).contains(&c.trees), "{s:?}");
             assert!((1..=600).contains(&c.secs) && c.vmas <= 6000, "{s:?}");
             assert!((1..=1_000_000).contains(&c.walk_every), "{s:?}");
+            assert!(c.threads <= STORM_MAX_THREADS, "{s:?}");
         }
     }
 }
