@@ -13,7 +13,7 @@ RAW holds the guest lines of report.sh:
   K topo rep <storm table row> vcpus host_cores [boot]
     (rows with threads < vcpus: the contention model's uncontended runs,
     scripts/model.py)
-  B topo after-boot|after-16-apps <anon table row>
+  B topo after-boot|after-16-apps|after-16-spawned <anon table row>
 
 (secs and boot: raw files from before 2026-12-03 lack them; one boot then.)
 
@@ -306,7 +306,10 @@ def main(raw, outdir):
                     short.append(f"  in-kernel {d}/node: {ls.fmt_mean(ops, 0)} ops/s")
         if topo in seed:
             md.append("\nANON_VMA_LAZY, seed-style (module loaded after boot; then with 8 shells, "
-                      "4 python3, 4 coreutils pipelines running). After boot the lazy column is "
+                      "4 python3, 4 coreutils pipelines running, started by bash's forks "
+                      "(`after-16-apps`); then the same sixteen started with posix_spawn, "
+                      "every pipeline element spawned on its own (`after-16-spawned`: no forked "
+                      "shell behind them; the launcher is one more python3). After boot the lazy column is "
                       "an approximation: the module infers at load which of the anon_vmas that "
                       "already exist a lazy kernel would have created (it did not see their "
                       "history).\n")

@@ -15,8 +15,10 @@
 #                  exactly RS_REPS): at least RS_REPS repetitions, then more
 #                  while one more (as long as the slowest so far) still fits
 #
-# Prints, each a line: "B topo after-boot|after-16-apps <anon row>" (the
-# anon table after boot and with a realistic set of apps running),
+# Prints, each a line: "B topo after-boot|after-16-apps|after-16-spawned
+# <anon row>" (the anon table after boot, with a realistic set of apps
+# running, started by bash's forks, and with the same set started by
+# posix_spawn: scripts/guest/spawn_apps.py),
 # "R topo cfg rep loops_per_sec acq contended wait_ns wait_max_ns hold_ns
 # vcpus host_cores secs boot" per execl storm (configurations in
 # scripts/report.sh), "K topo rep <storm done line> vcpus host_cores boot"
@@ -52,6 +54,14 @@ exec 3>&-
 kill "${pys[@]}"
 wait || true
 rm -f "$fifo"
+# The same sixteen apps started with posix_spawn() instead of fork
+# (spawn_apps.py): no forked shell stays behind them.
+coproc SPAWN { python3 "$(dirname "$0")/spawn_apps.py"; }
+read -r _ <&"${SPAWN[0]}"
+sleep 5
+sed "s/^/B $RS_TOPO after-16-spawned /" "$D/anon"
+echo >&"${SPAWN[1]}"
+wait "$SPAWN_PID" || true
 rmmod rmap_shadow
 
 rep=0 t0=$SECONDS slowest=0
