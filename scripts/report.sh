@@ -78,7 +78,7 @@ for topo in "${topos[@]}"; do
 		log "report: $topo boot $boot, $reps repetitions of $secs s per configuration$([ "$budget" = 0 ] || echo " (or more within $budget s)")"
 		# Runs in the guest (scripts/guest/report.sh): lines R, K, B, A, T, P.
 		"$RS_REPO/scripts/vm.sh" -t 7200 -a slab_nomerge "$topo" "$flavor" \
-			"RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_TOPO=$topo RS_BOOT=$boot RS_REPS=$reps RS_BUDGET=$budget RS_SECS=$secs RS_KREPS=$kreps RS_KSECS=$ksecs RS_HOST_CORES=$host_cores bash scripts/guest/report.sh" | tee -a "$raw" | grep -E '^(R|K|B|## )' || die "report: the $topo guest failed (see $raw)"
+			"RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_TOPO=$topo RS_BOOT=$boot RS_REPS=$reps RS_BUDGET=$budget RS_SECS=$secs RS_KREPS=$kreps RS_KSECS=$ksecs RS_KMODEL=${RS_KMODEL:-1} RS_HOST_CORES=$host_cores bash scripts/guest/report.sh" | tee -a "$raw" | grep -E '^(R|K|B|## )' || die "report: the $topo guest failed (see $raw)"
 	done
 done
 

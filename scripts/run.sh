@@ -43,5 +43,5 @@ rs_build "$flavor"
 
 if [ "$reps" -gt 0 ]; then
 	log "short contention-lab report ($topo, $reps repetitions)"
-	"$RS_REPO/scripts/report.sh" -b 1 -r "$reps" -t 240 -d 3 -k 1 -s 2 -f "$flavor" "$topo" | sed -n '/^## report (short form)/,$p'
+	RS_KMODEL=0 "$RS_REPO/scripts/report.sh" -b 1 -r "$reps" -t 240 -d 3 -k 1 -s 2 -f "$flavor" "$topo" | sed -n '/^## report (short form)/,$p'
 fi

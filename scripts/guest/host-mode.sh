@@ -60,7 +60,7 @@ selftests() {
 }
 step "selftests run on the machine itself (make -C selftests run_tests)" selftests
 report() {
-	KSRC=$RS_KSRC scripts/host-report.sh -r 2 -d 2 -k 1 -s 1 -m "$clone/rmap_shadow.ko" -o "$work/report" >"$work/report.log" 2>&1
+	RS_KMODEL=0 KSRC=$RS_KSRC scripts/host-report.sh -r 2 -d 2 -k 1 -s 1 -m "$clone/rmap_shadow.ko" -o "$work/report" >"$work/report.log" 2>&1
 	local rc=$?
 	sed 's/^/# /' "$work/report.log" | tail -n 25
 	[ $rc = 0 ] && grep -q 'taps / empty loops/s' "$work/report.log" && [ -s "$work/report/report.md" ]

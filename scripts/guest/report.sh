@@ -11,6 +11,7 @@
 #   RS_KSECS       seconds per in-kernel storm
 #   RS_HOST_CORES  the host's cores (for the output lines)
 #   RS_BOOT        this guest's boot number (for the output lines; default 1)
+#   RS_KMODEL      0: no uncontended in-kernel storms for the model (default 1)
 #   RS_BUDGET      seconds the execl repetitions may take (0, the default:
 #                  exactly RS_REPS): at least RS_REPS repetitions, then more
 #                  while one more (as long as the slowest so far) still fits
@@ -107,14 +108,16 @@ trees=$(find /sys/devices/system/node -maxdepth 1 -name 'node[0-9]*' | wc -l)
 # and, uncontended, each design over 1, 2, 4, 8 and 12 trees (policy hash:
 # the VMAs spread evenly, as per-node trees hold a share each): the
 # per-operation cost as trees get shorter, for the model's predictions.
+# RS_KMODEL=0 (the short reports of run.sh and host mode) leaves out the
+# model's runs.
 combos() {
 	local d p t
 	for d in single all-trees inverted; do
 		for p in node smallest cpu hash single; do
 			echo "$d $p $trees 0"
-			echo "$d $p $trees 1"
+			[ "${RS_KMODEL:-1}" = 0 ] || echo "$d $p $trees 1"
 		done
-		for t in 1 2 4 8 12; do echo "$d hash $t 1"; done
+		[ "${RS_KMODEL:-1}" = 0 ] || for t in 1 2 4 8 12; do echo "$d hash $t 1"; done
 	done | sort -u
 }
 for rep in $(seq 1 "$RS_KREPS"); do
