@@ -315,14 +315,17 @@ for topo in "${hostmode[@]+"${hostmode[@]}"}"; do
 	rc=${PIPESTATUS[0]}
 	# Each harness test of the selftests step, as its own line (the
 	# step's line below says whether every program ran and passed).
+	# (Lines "# ok N NAME" / "# not ok N NAME"; the programs' own lines,
+	# "# ok N selftests: ...", are the selftests step's.)
 	while IFS= read -r line; do
 		case "$line" in
-		"# # ok "*"# SKIP"*)
-			name=${line#\# \# ok [0-9]* }
+		"# ok "*"selftests: "* | "# not ok "*"selftests: "*) ;;
+		"# ok "[0-9]*"# SKIP"*)
+			name=${line#\# ok [0-9]* }
 			if [ "$hflavor" = debug ]; then notok "host mode $topo: ${name%% \# SKIP*} (unexpected skip)" "$line"
 			else skipped "host mode $topo: ${name%% \# SKIP*}" "${line##*# SKIP }"; fi ;;
-		"# # ok "*) ok "host mode $topo: ${line#\# \# ok [0-9]* }" ;;
-		"# # not ok "*) notok "host mode $topo: ${line#\# \# not ok [0-9]* }" ;;
+		"# ok "[0-9]*) ok "host mode $topo: ${line#\# ok [0-9]* }" ;;
+		"# not ok "[0-9]*) notok "host mode $topo: ${line#\# not ok [0-9]* }" ;;
 		esac
 	done < <(sed 's/\r$//' "$log")
 	for st in "${hm_steps[@]}"; do
