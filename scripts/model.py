@@ -31,6 +31,8 @@ the operations' bursts (an exec's ten operations go to one file in a row).
 
 import re
 
+import labstats as ls
+
 
 def mva(demands, z, n):
     """Throughput (cycles per second) of n customers with think time z and
@@ -116,7 +118,7 @@ def _uncontended(kern, topo, design, policy, trees):
     return _mean([k["ops_per_sec"] for k in rows]), _mean([k["hold_mean_ns"] for k in rows]), len(rows)
 
 
-def validate(kern, ls):
+def validate(kern):
     """[(topo, design, policy, trees, measured ops list, predicted)] for
     every topology without vCPU oversubscription that has both runs."""
     out = []
@@ -182,7 +184,7 @@ def seed_predictions(kern, topo, z_exec=None):
     return out
 
 
-def section(kern, runs, ls, outdir, plt):
+def section(kern, runs, outdir, plt):
     """(Markdown lines, short-form lines) of the model; writes model.png."""
     md, short = ["\n## From our box to the seed's: the contention model\n",
                  "Model: exact mean value analysis of a closed queueing network (scripts/model.py: "
@@ -191,7 +193,7 @@ def section(kern, runs, ls, outdir, plt):
                  "operation a delay, one CPU per thread). Inputs only from `threads=1` runs; "
                  "validated against the storms with one thread per vCPU on topologies without vCPU "
                  "oversubscription.\n"], []
-    val = validate(kern, ls)
+    val = validate(kern)
     if not val:
         md.append("No topology without oversubscription has both runs: no validation.\n")
         return md, short

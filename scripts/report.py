@@ -45,7 +45,7 @@ import labstats as ls  # noqa: E402
 import model  # noqa: E402
 
 CONFIGS = ["unloaded", "empty", "counters", "taps", "all", "single", "all-trees", "inverted"]
-DESIGNS = ["single", "all-trees", "inverted"]
+DESIGNS = list(model.DESIGNS)
 # The walk-heavy storm (execl_storm -w): one configuration per design.
 WALK = ["w-" + d for d in DESIGNS]
 # The design whose lock counters a configuration's R row carries.
@@ -115,9 +115,12 @@ def main(raw, outdir):
                     "secs": float(w[12]) if len(w) == 14 else None,
                     "boot": int(w[13]) if len(w) == 14 else 1,
                 })
-            elif w[0] == "K" and len(w) == 29 and w[3] == "done":
-                # Since 2026-12-04: the storm row ends with wait_mean_ns
-                # hold_mean_ns; threads < vcpus are the model's runs.
+            elif w[0] == "K" and len(w) in (26, 27, 29) and w[3] == "done":
+                # Since 2026-12-04 (29 fields) the storm row ends with
+                # wait_mean_ns hold_mean_ns; threads < vcpus are the model's
+                # runs. Before, 26 fields, or 27 with the boot.
+                means = len(w) == 29
+                tail = w[26:] if means else w[24:]
                 kern.append({
                     "topo": w[1], "rep": int(w[2]), "design": w[4], "policy": w[5],
                     "trees": int(w[6]), "threads": int(w[10]), "ops_per_sec": float(w[14]),
@@ -125,20 +128,10 @@ def main(raw, outdir):
                     "wait_p50_ns": int(w[17]), "wait_p99_ns": int(w[18]),
                     "hold_p50_ns": int(w[19]), "hold_p99_ns": int(w[20]),
                     "walks": int(w[21]), "alloc_failures": int(w[23]),
-                    "wait_mean_ns": int(w[24]), "hold_mean_ns": int(w[25]),
-                    "vcpus": int(w[26]), "host_cores": int(w[27]), "boot": int(w[28]),
-                })
-            elif w[0] == "K" and len(w) in (26, 27) and w[3] == "done":
-                kern.append({
-                    "topo": w[1], "rep": int(w[2]), "design": w[4], "policy": w[5],
-                    "trees": int(w[6]), "threads": int(w[10]), "ops_per_sec": float(w[14]),
-                    "acq": int(w[15]), "contended_pct": int(w[16]) / 10.0,
-                    "wait_p50_ns": int(w[17]), "wait_p99_ns": int(w[18]),
-                    "hold_p50_ns": int(w[19]), "hold_p99_ns": int(w[20]),
-                    "walks": int(w[21]), "alloc_failures": int(w[23]),
-                    "vcpus": int(w[24]), "host_cores": int(w[25]),
-                    "boot": int(w[26]) if len(w) == 27 else 1,
-                    "wait_mean_ns": None, "hold_mean_ns": None,
+                    "wait_mean_ns": int(w[24]) if means else None,
+                    "hold_mean_ns": int(w[25]) if means else None,
+                    "vcpus": int(tail[0]), "host_cores": int(tail[1]),
+                    "boot": int(tail[2]) if len(tail) == 3 else 1,
                 })
             elif w[0] == "B" and len(w) == 13 and w[3] != "object":
                 seed.setdefault(w[1], {}).setdefault(w[2], {})[w[3]] = w[4:]
@@ -284,7 +277,7 @@ def main(raw, outdir):
             md.append("|---|---|---|---|---|---|---|---|---|---|")
             lines = []
             for d in DESIGNS:
-                for pol in ["node", "smallest", "cpu", "hash", "single"]:
+                for pol in model.POLICIES:
                     rows = [k for k in kt if k["design"] == d and k["policy"] == pol]
                     if not rows:
                         continue
@@ -390,7 +383,7 @@ def main(raw, outdir):
     if kern:
         plots.append("storm.png")
         if any(k["threads"] < k["vcpus"] for k in kern):
-            mmd, mshort = model.section(kern, runs, ls, outdir, plt)
+            mmd, mshort = model.section(kern, runs, outdir, plt)
             md += mmd
             short += mshort
             plots.append("model.png")
