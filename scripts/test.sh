@@ -229,14 +229,18 @@ stamp() {
 	done
 	[ -z "$cur" ] || echo "took $(($(date +%s) - start)) $cur (unfinished)" >>"$out"
 }
+# Kernel arguments and the guest's set-up of every debug-kernel guest, the
+# harness's and host mode's alike.
+guest_args=(-a slab_nomerge -a log_buf_len=16M -a lockdep.lock_stat=0)
+debug_env="echo clear >/sys/kernel/debug/kmemleak; RS_EXPECT_KMEMLEAK=1 RS_EXPECT_DEBUG=1"
 for topo in "${topos[@]}"; do
 	log=$logdir/guest-$topo.log
 	# The guest's console goes into the log too (RMAP_SHADOW_VM_VERBOSE):
 	# a splat or a panic is then in the failure's excerpt. A large log
 	# buffer keeps an early splat from rolling out of dmesg. The timeout
 	# (2100 s) leaves room over the slowest guest measured (4n8c, 1309 s).
-	RMAP_SHADOW_VM_VERBOSE=1 "$RS_REPO/scripts/vm.sh" -t 2100 -a slab_nomerge -a log_buf_len=16M -a lockdep.lock_stat=0 "$topo" "$FLAVOR" \
-		"echo clear >/sys/kernel/debug/kmemleak; RS_EXPECT_KMEMLEAK=1 RS_EXPECT_DEBUG=1 RMAP_SHADOW_KO=$RS_REPO/rmap_shadow.ko make -s -C selftests KSRC=$ksrc run_tests" \
+	RMAP_SHADOW_VM_VERBOSE=1 "$RS_REPO/scripts/vm.sh" -t 2100 "${guest_args[@]}" "$topo" "$FLAVOR" \
+		"$debug_env RMAP_SHADOW_KO=$RS_REPO/rmap_shadow.ko make -s -C selftests KSRC=$ksrc run_tests" \
 		2>&1 | stamp "$logdir/guest-$topo.times" >"$log"
 	rc=${PIPESTATUS[0]}
 	echo "# $topo: $(awk '$1 == "took" { n++ } END { print n + 0 }' "$logdir/guest-$topo.times") timed lines in guest-$topo.times; slowest:"
@@ -308,8 +312,8 @@ for topo in "${hostmode[@]+"${hostmode[@]}"}"; do
 	fi
 	log=$logdir/hostmode-$topo.log
 	expect=""
-	[ "$hflavor" != debug ] || expect="echo clear >/sys/kernel/debug/kmemleak; RS_EXPECT_KMEMLEAK=1 RS_EXPECT_DEBUG=1"
-	RMAP_SHADOW_VM_VERBOSE=1 "$RS_REPO/scripts/vm.sh" -t 2400 -a slab_nomerge -a log_buf_len=16M -a lockdep.lock_stat=0 "$topo" "$hflavor" \
+	[ "$hflavor" != debug ] || expect=$debug_env
+	RMAP_SHADOW_VM_VERBOSE=1 "$RS_REPO/scripts/vm.sh" -t 2400 "${guest_args[@]}" "$topo" "$hflavor" \
 		"$expect RS_KDIR=/cache/${pkdir#"$RS_CACHE"/} RS_KSRC=$(readlink "$pkdir/source") bash scripts/guest/host-mode.sh" \
 		2>&1 | stamp "$logdir/hostmode-$topo.times" >"$log"
 	rc=${PIPESTATUS[0]}
