@@ -117,6 +117,9 @@ pub(crate) struct ITree<S: Store> {
 // SAFETY: the tree owns its nodes (type invariant); they are plain data, so
 // the tree may move to another thread with its store.
 unsafe impl<S: Store + Send> Send for ITree<S> {}
+// SAFETY: `&self` methods only read the nodes (no interior mutability in
+// the tree or its nodes); the store is shared only if it may be.
+unsafe impl<S: Store + Sync> Sync for ITree<S> {}
 
 impl<S: Store> ITree<S> {
     /// An empty tree over `store`.

@@ -31,6 +31,7 @@ use crate::rwsem::{ReadGuard, RwSem, WriteGuard};
 use crate::timing::{now_ns, TapTiming};
 use crate::views::{read_command, shadowed_files, MAX_WRITE};
 use crate::{kmm, shadow::FileShadow, Shared};
+use core::cell::UnsafeCell;
 use core::fmt::{self, Write};
 use core::pin::Pin;
 use kernel::uaccess::UserSliceReader;
@@ -281,6 +282,130 @@ pub(crate) unsafe trait LockSet {
     fn tree(&self, i: usize) -> Option<&TimedLock>;
     /// How many trees have a lock (`tree(i)` is `Some` exactly below it).
     fn ntrees(&self) -> usize;
+}
+
+/// One tree of a [`Guarded`]: its lock, the data that lock guards and
+/// figures read without it.
+#[pin_data]
+pub(crate) struct GuardedTree<T, M> {
+    #[pin]
+    lock: TimedLock,
+    data: UnsafeCell<T>,
+    /// Figures of the tree read and written without the locks (atomics).
+    pub(crate) meta: M,
+}
+
+impl<T, M> GuardedTree<T, M> {
+    /// A tree holding `data` and `meta`, its lock in class `key`.
+    pub(crate) fn new(
+        name: &'static CStr,
+        key: &'static LockClassKey,
+        data: T,
+        meta: M,
+    ) -> impl PinInit<Self> {
+        pin_init!(Self {
+            lock <- TimedLock::new(name, key),
+            data: UnsafeCell::new(data),
+            meta,
+        })
+    }
+}
+
+/// Per-tree data under one lock design's protocol: a file-wide lock and,
+/// per tree, a lock and the data it guards. A tree's data is reached only
+/// through [`Guarded::change`] (mutably, while the design's change of that
+/// tree is held) and [`Guarded::walk`] (shared, while its walk is held):
+/// the design's exclusion ([`LockDesign`]'s contract) is what makes the
+/// access sound, so a design that excluded too little would be a data race
+/// here, not only wrong figures. The design is fixed at creation: two
+/// designs' protocols do not exclude each other.
+///
+/// # Invariants
+///
+/// A tree's `data` is only reached in [`Guarded::change`] and
+/// [`Guarded::walk`], while the [`Holding`] of `design`'s `change` of that
+/// tree of this set, or of its `walk` of this set, lives.
+#[pin_data]
+pub(crate) struct Guarded<T, M> {
+    #[pin]
+    lock: TimedLock,
+    design: &'static dyn LockDesign,
+    trees: KVec<Pin<KBox<GuardedTree<T, M>>>>,
+}
+
+// SAFETY: a tree's `data` is reached mutably by one thread at a time, with
+// no shared access meanwhile (a change of the tree excludes every other
+// change of it and every walk), or shared by walks only (type invariant,
+// `LockDesign`'s contract): `T: Send + Sync` makes both sound across
+// threads; `meta` is shared (`M: Sync`) and the locks are `Sync`.
+unsafe impl<T: Send + Sync, M: Sync> Sync for Guarded<T, M> {}
+
+// SAFETY: each lock is in its own pinned allocation, fixed at creation: the
+// same one for the same question, distinct per tree, the file lock distinct
+// from every tree lock.
+unsafe impl<T, M> LockSet for Guarded<T, M> {
+    fn file(&self) -> Option<&TimedLock> {
+        Some(&self.lock)
+    }
+    fn tree(&self, i: usize) -> Option<&TimedLock> {
+        self.trees.get(i).map(|t| &t.lock)
+    }
+    fn ntrees(&self) -> usize {
+        self.trees.len()
+    }
+}
+
+impl<T, M> Guarded<T, M> {
+    /// A set over `trees` under `design`, its file lock in class `key`.
+    pub(crate) fn new(
+        name: &'static CStr,
+        key: &'static LockClassKey,
+        design: &'static dyn LockDesign,
+        trees: KVec<Pin<KBox<GuardedTree<T, M>>>>,
+    ) -> impl PinInit<Self> {
+        pin_init!(Self {
+            lock <- TimedLock::new(name, key),
+            design,
+            trees,
+        })
+    }
+
+    /// Tree `i`'s lock-free figures.
+    pub(crate) fn meta(&self, i: usize) -> Option<&M> {
+        self.trees.get(i).map(|t| &t.meta)
+    }
+
+    /// Calls `f` on tree `t`'s data, mutably, under the design's change of
+    /// tree `t` (`hist` gets the waits and the hold). `None`: no tree `t`,
+    /// or the design lacks a lock this set needs.
+    pub(crate) fn change<R>(
+        &self,
+        t: usize,
+        hist: Option<&TapTiming>,
+        f: impl FnOnce(&mut T, &M) -> R,
+    ) -> Option<R> {
+        let tree = self.trees.get(t)?;
+        let _held = self.design.change(self, t, hist)?;
+        // SAFETY: the set's one design's change of tree `t` of this set is held
+        // (`_held`, until after `f` returns): no other change of tree `t`
+        // and no walk of this set meanwhile (`LockDesign`'s contract), and
+        // `data` is reached nowhere else (type invariant).
+        let data = unsafe { &mut *tree.data.get() };
+        Some(f(data, &tree.meta))
+    }
+
+    /// Calls `f` on every tree's data, in tree order, under the design's
+    /// walk of this set. `None`: the design lacks a lock this set needs.
+    pub(crate) fn walk(&self, hist: Option<&TapTiming>, mut f: impl FnMut(&T, &M)) -> Option<()> {
+        let _held = self.design.walk(self, hist)?;
+        for tree in self.trees.iter() {
+            // SAFETY: the set's one design's walk of this set is held (`_held`): no
+            // change of any of its trees meanwhile (`LockDesign`'s
+            // contract); walks only share (type invariant).
+            f(unsafe { &*tree.data.get() }, &tree.meta);
+        }
+        Some(())
+    }
 }
 
 /// Every lock of `l`, with its tree index (`None`: the file lock), file

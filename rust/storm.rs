@@ -20,8 +20,8 @@ use crate::{input, Shared};
 use crate::{
     itree::ITree,
     locks::{
-        locks_of, Design, LockSet, TimedLock, FILE_KEY, FILE_LOCK_NAME, MAX_LOCK_TREES, TREE_KEYS,
-        TREE_LOCK_NAME,
+        locks_of, Design, Guarded, GuardedTree, LockSet, FILE_KEY, FILE_LOCK_NAME, MAX_LOCK_TREES,
+        TREE_KEYS, TREE_LOCK_NAME,
     },
     policy::Policy,
     pool::NodeStore,
@@ -29,7 +29,6 @@ use crate::{
     timing::now_ns,
     timing::TapTiming,
 };
-use core::cell::UnsafeCell;
 use core::fmt;
 use kernel::uaccess::UserSliceReader;
 use kernel::{
@@ -56,47 +55,12 @@ const LAYOUT: [(u64, u64); PER_EXEC] = [
 /// What a `start` asks for (parsed by [`crate::input::storm`]).
 pub(crate) type Config = crate::input::StormSpec<Design>;
 
-/// One sibling tree of a storm file, with its rwsem.
-///
-/// # Invariants
-///
-/// `tree` is only read while a design's [`walk`](crate::locks::LockDesign::walk)
-/// holds its file's locks and only written while its
-/// [`change`](crate::locks::LockDesign::change) of this tree does
-/// ([`StormFile::change`], [`StormFile::walk`]).
-#[pin_data]
-struct StormTree {
-    #[pin]
-    lock: TimedLock,
-    tree: UnsafeCell<ITree<NodeStore>>,
-    len: Atomic<u64>,
-}
-
-/// A synthetic file.
+/// A synthetic file: its sibling trees (each on its node) under the run's
+/// lock design, with each tree's length read lock-free by the policy.
 #[pin_data]
 struct StormFile {
     #[pin]
-    lock: TimedLock,
-    trees: KVec<Pin<KBox<StormTree>>>,
-}
-
-// SAFETY: the trees are only accessed under the locks (type invariant of
-// `StormTree`); everything else is immutable or atomic.
-unsafe impl Sync for StormFile {}
-// SAFETY: as above; the arenas own their memory.
-unsafe impl Send for StormFile {}
-
-// SAFETY: each lock is in its own pinned allocation, fixed at creation.
-unsafe impl LockSet for StormFile {
-    fn file(&self) -> Option<&TimedLock> {
-        Some(&self.lock)
-    }
-    fn tree(&self, i: usize) -> Option<&TimedLock> {
-        self.trees.get(i).map(|t| &t.lock)
-    }
-    fn ntrees(&self) -> usize {
-        self.trees.len()
-    }
+    set: Guarded<ITree<NodeStore>, Atomic<u64>>,
 }
 
 /// The figures of a run.
@@ -152,18 +116,16 @@ struct ThreadArg {
 }
 
 impl StormFile {
-    fn new(trees: u32) -> Result<Pin<KBox<Self>>> {
+    fn new(trees: u32, design: Design) -> Result<Pin<KBox<Self>>> {
         let mut v = KVec::with_capacity(trees as usize, GFP_KERNEL)?;
         let nr_nodes = crate::nr_node_ids().max(1);
         for i in 0..trees {
             let nid = (i % nr_nodes) as i32;
+            let tree = ITree::new(NodeStore::new(nid));
+            let key = &TREE_KEYS[i as usize];
             v.push(
                 KBox::pin_init(
-                    pin_init!(StormTree {
-                        lock <- TimedLock::new(TREE_LOCK_NAME, &TREE_KEYS[i as usize]),
-                        tree: UnsafeCell::new(ITree::new(NodeStore::new(nid))),
-                        len: Atomic::new(0),
-                    }),
+                    GuardedTree::new(TREE_LOCK_NAME, key, tree, Atomic::new(0)),
                     GFP_KERNEL,
                 )?,
                 GFP_KERNEL,
@@ -171,66 +133,43 @@ impl StormFile {
         }
         KBox::pin_init(
             pin_init!(StormFile {
-                lock <- TimedLock::new(FILE_LOCK_NAME, &FILE_KEY),
-                trees: v,
+                set <- Guarded::new(FILE_LOCK_NAME, &FILE_KEY, design.imp(), v),
             }),
             GFP_KERNEL,
         )
     }
 
     /// Links (`link`) or unlinks `[start, last]` `key` in tree `t` under
-    /// `design`'s write side.
-    fn change(
-        &self,
-        fig: &Figures,
-        design: Design,
-        t: usize,
-        (start, last): (u64, u64),
-        key: usize,
-        link: bool,
-    ) {
-        let Some(tree) = self.trees.get(t) else {
-            return;
-        };
-        let Some(_held) = design.imp().change(self, t, Some(&fig.hist)) else {
-            return;
-        };
-        // SAFETY: `design`'s change of tree `t` is held (`_held`): no other
-        // change of this tree and no walk meanwhile (`LockDesign`'s
-        // contract; type invariant of `StormTree`).
-        let it = unsafe { &mut *tree.tree.get() };
-        if link {
-            if it.insert(start, last, key).is_err() {
-                fig.alloc_failures.add(1, Relaxed);
-            } else {
-                tree.len.add(1, Relaxed);
+    /// the run's design's write side.
+    fn change(&self, fig: &Figures, t: usize, (start, last): (u64, u64), key: usize, link: bool) {
+        self.set.change(t, Some(&fig.hist), |it, len| {
+            if link {
+                if it.insert(start, last, key).is_err() {
+                    fig.alloc_failures.add(1, Relaxed);
+                } else {
+                    len.add(1, Relaxed);
+                }
+            } else if it.remove(start, key) {
+                len.fetch_sub(1, Relaxed);
             }
-        } else if it.remove(start, key) {
-            tree.len.fetch_sub(1, Relaxed);
-        }
+        });
     }
 
-    /// Walks `[start, last]` over every tree under `design`'s read side.
-    fn walk(&self, fig: &Figures, design: Design, start: u64, last: u64) -> u64 {
-        let Some(_held) = design.imp().walk(self, Some(&fig.hist)) else {
-            return 0;
-        };
+    /// Walks `[start, last]` over every tree under the design's read side.
+    fn walk(&self, fig: &Figures, start: u64, last: u64) -> u64 {
         let mut found = 0u64;
-        for t in self.trees.iter() {
-            // SAFETY: `design`'s walk is held (`_held`): no change of any
-            // tree meanwhile (`LockDesign`'s contract).
-            let it = unsafe { &*t.tree.get() };
+        self.set.walk(Some(&fig.hist), |it, _| {
             it.query(start, last, &mut |_| found += 1);
-        }
+        });
         found
     }
 
     /// The tree `policy` picks for `key` created on `cpu`/`node`.
     fn choose(&self, policy: Policy, key: usize, cpu: u32, node: u32) -> usize {
-        let trees = &self.trees;
+        let set = &self.set;
         policy.choose_among(
-            trees.len(),
-            |i| trees.get(i).map_or(0, |t| t.len.load(Relaxed)),
+            set.ntrees(),
+            |i| set.meta(i).map_or(0, |len| len.load(Relaxed)),
             key,
             cpu,
             node,
@@ -259,10 +198,10 @@ fn thread_fn(arg: &ThreadArg, k: &InKThread) {
             seq += 1;
             let key = base | seq << 3;
             let t = file.choose(cfg.policy, key, arg.cpu, arg.node);
-            file.change(&run.fig, cfg.design, t, (s, l), key, true);
+            file.change(&run.fig, t, (s, l), key, true);
             let (old, ot) = core::mem::replace(&mut mine[fi][j], (key, t));
             if old != 0 {
-                file.change(&run.fig, cfg.design, ot, (s, l), old, false);
+                file.change(&run.fig, ot, (s, l), old, false);
             }
         }
         exec += 1;
@@ -272,7 +211,7 @@ fn thread_fn(arg: &ThreadArg, k: &InKThread) {
             rnd ^= rnd >> 17;
             rnd ^= rnd << 5;
             let p = u64::from(rnd % 0x1f6);
-            let found = file.walk(&run.fig, cfg.design, p, p);
+            let found = file.walk(&run.fig, p, p);
             run.fig.walks.add(1, Relaxed);
             run.fig.found.add(found, Relaxed);
         }
@@ -289,7 +228,7 @@ impl Run {
     /// Acquisitions and contended acquisitions over every lock of the run.
     pub(crate) fn lock_counts(&self) -> (u64, u64) {
         let mut n = (0, 0);
-        for (_, l) in self.files.iter().flat_map(|f| locks_of(&**f)) {
+        for (_, l) in self.files.iter().flat_map(|f| locks_of(&f.set)) {
             n.0 += l.stat.acq.load(Relaxed);
             n.1 += l.stat.contended.load(Relaxed);
         }
@@ -311,7 +250,7 @@ impl Storm {
         };
         let mut files = KVec::with_capacity(FILES, GFP_KERNEL)?;
         for _ in 0..FILES {
-            files.push(StormFile::new(trees)?, GFP_KERNEL)?;
+            files.push(StormFile::new(trees, cfg.design)?, GFP_KERNEL)?;
         }
         let fig = Figures {
             execs: Atomic::new(0),
@@ -354,10 +293,10 @@ impl Storm {
                 let key = (fi + 1) << 56 | v << 3;
                 let (s, l) = LAYOUT[v % PER_EXEC];
                 let t = file.choose(cfg.policy, key, v as u32, v as u32);
-                file.change(&run.fig, cfg.design, t, (s, l), key, true);
+                file.change(&run.fig, t, (s, l), key, true);
             }
         }
-        for (_, l) in run.files.iter().flat_map(|f| locks_of(&**f)) {
+        for (_, l) in run.files.iter().flat_map(|f| locks_of(&f.set)) {
             l.stat.reset();
         }
         run.fig.hist = TapTiming::new(2)?;
