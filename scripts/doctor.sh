@@ -145,5 +145,18 @@ for p in python3 make; do command -v "$p" >/dev/null || missing "$p not found" "
 python3 -c 'import scipy, numpy, matplotlib' 2>/dev/null && ok "python3 with scipy, numpy, matplotlib (the lab's statistics)" ||
 	note "python3 lacks scipy/numpy/matplotlib: scripts/host-report.sh then keeps the raw lines only"
 
+# Optional: bpftrace, the peer the lab compares against (selftests/bpftrace_test.sh
+# skips without it, scripts/overhead.sh leaves its arm out).
+peer=""
+if [ -n "$cfg" ]; then
+	for opt in BPF_SYSCALL BPF_EVENTS KPROBE_EVENTS; do
+		[ "$(conf "$opt")" = y ] || peer+=" CONFIG_$opt"
+	done
+fi
+if ! command -v bpftrace >/dev/null; then note "bpftrace not found (optional: the peer comparison; Debian: bpftrace)"
+elif [ -n "$peer" ]; then note "bpftrace: $(bpftrace --version), but the kernel lacks$peer (optional: the peer comparison)"
+else ok "bpftrace: $(bpftrace --version) (optional: the peer comparison)"
+fi
+
 if [ "$bad" = 0 ]; then echo "doctor: everything rmap-shadow needs is here"; else echo "doctor: something rmap-shadow needs is missing (above)"; fi
 exit "$bad"

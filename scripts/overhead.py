@@ -42,7 +42,7 @@ from scipy import stats
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import labstats as ls  # noqa: E402
 
-CFGS = ["unloaded", "kprobe-floor", "fprobe-floor", "empty", "counters", "shadow", "all", "base-shadow"]
+CFGS = ["unloaded", "kprobe-floor", "fprobe-floor", "empty", "counters", "shadow", "all", "base-shadow", "bpftrace"]
 PAIRS = [
     ("kprobe-floor", "unloaded", "kprobes with empty handlers (the mechanism used)"),
     ("fprobe-floor", "unloaded", "one fprobe with an empty handler"),
@@ -55,6 +55,10 @@ PAIRS = [
     ("shadow", "empty", "the module's own cost: the shadow (goal: lower bound >= 0.99)"),
     ("all", "empty", "the module's own cost: shadow and replay"),
     ("shadow", "base-shadow", "this build against the baseline build (-B)"),
+    ("bpftrace", "unloaded", "the peer: bpftrace counting the same 14 functions"),
+    ("counters", "bpftrace", "> 1: the module's counters are cheaper than bpftrace's"),
+    ("shadow", "bpftrace", "the whole shadow against bpftrace counting"),
+    ("all", "bpftrace", "shadow and replay against bpftrace counting"),
 ]
 
 

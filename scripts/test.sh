@@ -37,7 +37,7 @@ pass=0 fail=0 skip=0 n=0
 # today: the placement tests use files of their own and apply everywhere.
 EXPECTED_SKIPS=()
 # Programs the kselftest runner must run in every guest (selftests/Makefile).
-EXPECTED_PROGRAMS=8
+EXPECTED_PROGRAMS=9
 t0=$(date +%s)
 
 echo "TAP version 13"
@@ -232,7 +232,7 @@ stamp() {
 # Kernel arguments and the guest's set-up of every debug-kernel guest, the
 # harness's and host mode's alike.
 guest_args=(-a slab_nomerge -a log_buf_len=16M -a lockdep.lock_stat=0)
-debug_env="echo clear >/sys/kernel/debug/kmemleak; RS_EXPECT_KMEMLEAK=1 RS_EXPECT_DEBUG=1"
+debug_env="echo clear >/sys/kernel/debug/kmemleak; RS_EXPECT_KMEMLEAK=1 RS_EXPECT_DEBUG=1 RS_EXPECT_BPFTRACE=1"
 for topo in "${topos[@]}"; do
 	log=$logdir/guest-$topo.log
 	# The guest's console goes into the log too (RMAP_SHADOW_VM_VERBOSE):
@@ -311,7 +311,8 @@ for topo in "${hostmode[@]+"${hostmode[@]}"}"; do
 		continue
 	fi
 	log=$logdir/hostmode-$topo.log
-	expect=""
+	# Every flavor has BPF and the root has bpftrace: its test must run.
+	expect="RS_EXPECT_BPFTRACE=1"
 	[ "$hflavor" != debug ] || expect=$debug_env
 	RMAP_SHADOW_VM_VERBOSE=1 "$RS_REPO/scripts/vm.sh" -t 2400 "${guest_args[@]}" "$topo" "$hflavor" \
 		"$expect RS_KDIR=/cache/${pkdir#"$RS_CACHE"/} RS_KSRC=$(readlink "$pkdir/source") bash scripts/guest/host-mode.sh" \

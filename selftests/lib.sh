@@ -25,3 +25,91 @@ rs_unload_quiet() { [ -d /sys/module/rmap_shadow ] && rmmod rmap_shadow 2>/dev/n
 rs_status() { sed -n "s/^$1: //p" "$RS_DEBUGFS/status"; }
 # rs_stat KEY: the value of "KEY value" in debugfs stats.
 rs_stat() { sed -n "s/^$1 //p" "$RS_DEBUGFS/stats"; }
+
+# bpftrace, the peer a user would pick instead (selftests/bpftrace_test.sh,
+# scripts/bpftrace-count.sh, scripts/guest/overhead.sh's `bpftrace` arm).
+#
+# rs_tap_symbols: the kernel functions the module taps, from its `taps`
+# table (the module must be loaded; `test_tap` is the module's own).
+rs_tap_symbols() { awk 'NR > 1 && $1 != "test_tap" { print $1 }' "$RS_DEBUGFS/taps"; }
+# rs_taps_read ARRAY: the module's hits per tap into the associative array
+# ARRAY (tap -> hits); builtins only (no fork: bpftrace would count it).
+rs_taps_read() {
+	local -n into=$1
+	local tap hits rest
+	{
+		read -r rest
+		# shellcheck disable=SC2034 # a nameref: the caller's array
+		while read -r tap hits rest; do into[$tap]=$hits; done
+	} <"$RS_DEBUGFS/taps"
+}
+# rs_bpftrace_usable: bpftrace is installed and the kernel has kprobe events
+# (tracefs mounted here if it is not: bpftrace reads it).
+rs_bpftrace_usable() {
+	command -v bpftrace >/dev/null || return 1
+	[ -e /sys/kernel/tracing/kprobe_events ] ||
+		mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
+	[ -e /sys/kernel/tracing/kprobe_events ]
+}
+# rs_bpftrace_prog SYM...: a bpftrace program counting the calls of each
+# kernel function SYM (one kprobe each, a per-CPU count), except those of
+# the process whose PID is its first positional parameter (bpftrace's own),
+# and printing "ready" once every probe is attached (BEGIN runs after the
+# attach) and "done" after the counts at exit.
+rs_bpftrace_prog() {
+	local probes
+	probes=$(printf 'kprobe:%s,' "$@")
+	printf '%s\n' 'BEGIN { printf("ready\n"); }' \
+		"${probes%,} /pid != \$1/ { @n[probe] = count(); }" \
+		'END { print(@n); clear(@n); printf("done\n"); }'
+}
+# rs_bpftrace_start SYM...: start bpftrace counting SYM... (rs_bpftrace_prog)
+# and return once its probes are attached, with no process started after
+# bpftrace's: the caller's next command is the first the counts can see.
+# Its output goes to a FIFO read with the shell's builtin `read` (a fork
+# here would be counted by bpftrace but happen before the caller's start).
+# Sets RS_BT_PID and RS_BT_FD; fails (with bpftrace's messages) if it does
+# not attach within RS_BT_TIMEOUT seconds (default 300: TCG debug guests).
+rs_bpftrace_start() {
+	local dir line prog
+	prog=$(rs_bpftrace_prog "$@")
+	dir=$(mktemp -d)
+	mkfifo "$dir/out"
+	exec {RS_BT_FD}<>"$dir/out"
+	rm -rf "$dir"
+	# exec: bpftrace runs as the subshell's PID ($BASHPID), the one its
+	# filter leaves out.
+	(exec bpftrace -B line -e "$prog" "$BASHPID" >&"$RS_BT_FD" 2>&1) &
+	RS_BT_PID=$!
+	while IFS= read -r -t "${RS_BT_TIMEOUT:-300}" line <&"$RS_BT_FD"; do
+		[ "$line" = ready ] && return 0
+		echo "# bpftrace: $line"
+	done
+	echo "# bpftrace did not attach within ${RS_BT_TIMEOUT:-300} s"
+	kill "$RS_BT_PID" 2>/dev/null
+	wait "$RS_BT_PID" 2>/dev/null
+	return 1
+}
+# rs_bpftrace_stop: stop the bpftrace of rs_bpftrace_start (SIGINT: its END
+# prints the counts) and fill the associative array RS_BT_COUNT (function ->
+# calls; declare it with `declare -A RS_BT_COUNT` first). Only builtins
+# until bpftrace has exited.
+rs_bpftrace_stop() {
+	local line name
+	kill -INT "$RS_BT_PID"
+	while IFS= read -r -t 60 line <&"$RS_BT_FD"; do
+		case $line in
+		done) break ;;
+		"@n[kprobe:"*"]: "*)
+			name=${line#@n\[kprobe:}
+			# shellcheck disable=SC2034 # the caller's
+			RS_BT_COUNT[${name%%\]*}]=${line##*: } ;;
+		"") ;;
+		*) echo "# bpftrace: $line" ;;
+		esac
+	done
+	wait "$RS_BT_PID"
+	local rc=$?
+	exec {RS_BT_FD}<&-
+	[ "$line" = "done" ] && [ $rc = 0 ]
+}

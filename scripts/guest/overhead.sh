@@ -25,6 +25,10 @@
 #   shadow        rmap_shadow, `mode shadow` (the shadow kept, no replay)
 #   all           rmap_shadow, `mode all` (every lock design replayed)
 #   base-shadow   RS_BASE_KO in `mode shadow` (only with RS_BASE_KO)
+#   bpftrace      nothing of ours loaded; bpftrace counting the module's 14
+#                 probe points (selftests/lib.sh: rs_bpftrace_start), the
+#                 peer a user would pick instead (only where bpftrace and
+#                 the kernel's kprobe events are; RS_BPFTRACE=0 leaves it out)
 # The measured storms run with handler timing off (its clock reads are not
 # the shadow's cost). Prints "O topo boot rep cfg loops_per_sec vcpus
 # host_cores" per storm; then the timed storms (below: the handlers'
@@ -64,6 +68,14 @@ want() {
 		insmod "$RS_FLOOR_KO" "mech=${1#floor-}" ;;
 	esac
 }
+# The kernel functions the module taps: from its `taps` table, once.
+insmod "$RS_KO"
+mapfile -t syms < <(rs_tap_symbols)
+rmmod rmap_shadow
+bt=0
+if [ "${RS_BPFTRACE:-1}" = 1 ] && rs_bpftrace_usable; then
+	bt=1
+fi
 storm() {
 	selftests/out/execl_storm -n "$n" -d "$RS_SECS" -p cpu |
 		sed -n 's/.*loops_per_sec=\([0-9.]*\).*/\1/p'
@@ -74,6 +86,7 @@ use() {
 	unloaded) want none ;;
 	kprobe-floor) want floor-kprobe ;;
 	fprobe-floor) want floor-fprobe ;;
+	bpftrace) want none ;;
 	base-shadow)
 		want base
 		echo shadow >"$D/mode"
@@ -87,6 +100,7 @@ use() {
 }
 cfgs="unloaded kprobe-floor fprobe-floor empty counters shadow all"
 timed="shadow all"
+if [ $bt = 1 ]; then cfgs="$cfgs bpftrace"; fi
 if [ -n "${RS_BASE_KO:-}" ]; then
 	cfgs="$cfgs base-shadow"
 	timed="$timed base-shadow"
@@ -94,7 +108,15 @@ fi
 for rep in $(seq 1 "$RS_REPS"); do
 	for cfg in $(printf '%s\n' $cfgs | shuf); do
 		use "$cfg" off
-		lps=$(storm)
+		if [ "$cfg" = bpftrace ]; then
+			# shellcheck disable=SC2034 # filled by rs_bpftrace_stop
+			declare -A RS_BT_COUNT=()
+			rs_bpftrace_start "${syms[@]}" >&2 || exit 1
+			lps=$(storm)
+			rs_bpftrace_stop >&2 || exit 1
+		else
+			lps=$(storm)
+		fi
 		echo "O $RS_TOPO $RS_BOOT $rep $cfg $lps $n $RS_HOST_CORES"
 	done
 done

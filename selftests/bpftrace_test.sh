@@ -1,0 +1,70 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# bpftrace, the peer a user would pick instead, counts the module's probe
+# points over the same storms: its count of each function equals the hits
+# of the module's tap on it, exactly.
+#
+# bpftrace (one kprobe per function, its own process left out) attaches
+# first; then, with nothing forked in between (selftests/lib.sh:
+# rs_bpftrace_start), the module's `taps` table is read with the shell's
+# builtin `read`, an execl storm and a walk-heavy storm run, `taps` is read
+# again and bpftrace stops. Both count every process: the storms and the
+# shell between the two reads. The module's hits leave out calls outside
+# task context (stats tap.not_task, which must stay 0: none of these
+# functions runs there). The guest's other processes (udevd) count in both.
+#
+# Needs bpftrace and a kernel with BPF_SYSCALL, BPF_EVENTS and
+# KPROBE_EVENTS (scripts/doctor.sh says what is missing): without them a
+# skip on a user's own machine, a failure where they are expected
+# (RS_EXPECT_BPFTRACE=1: scripts/test.sh's guests, whose kernels
+# scripts/kconfig/rmap-shadow.config gives them and whose root has
+# bpftrace).
+set -u
+. "$(dirname "$0")/lib.sh"
+
+ksft_require_root
+if ! rs_bpftrace_usable; then
+	[ "${RS_EXPECT_BPFTRACE:-0}" = 1 ] &&
+		ksft_fail "bpftrace or the kernel's kprobe events are missing (scripts/doctor.sh)"
+	ksft_skip "no bpftrace or no kprobe events in this kernel"
+fi
+rs_unload_quiet
+rs_load || ksft_fail "load failed"
+
+mapfile -t syms < <(rs_tap_symbols)
+[ "${#syms[@]}" -ge 14 ] || ksft_fail "the module lists ${#syms[@]} taps (< 14)"
+nt0=$(rs_stat tap.not_task)
+
+declare -A t0 t1 RS_BT_COUNT
+rs_bpftrace_start "${syms[@]}" || ksft_fail "bpftrace did not start"
+rs_taps_read t0
+out=$("$RS_BIN/execl_storm" -n "$(nproc)" -d 2 -p cpu)
+rc1=$?
+wout=$("$RS_BIN/execl_storm" -n 1 -d 2 -w 4)
+rc2=$?
+rs_taps_read t1
+rs_bpftrace_stop || ksft_fail "bpftrace did not stop cleanly"
+echo "# $out"
+echo "# $wout"
+[ $rc1 = 0 ] && [ $rc2 = 0 ] || ksft_fail "a storm failed"
+nt1=$(rs_stat tap.not_task)
+[ "$nt1" = "$nt0" ] || ksft_fail "tap.not_task moved $nt0 -> $nt1: the hits leave out calls bpftrace counts"
+
+bad=0
+printf '# %-32s %10s %10s\n' function module bpftrace
+for s in "${syms[@]}"; do
+	m=$((${t1[$s]:-0} - ${t0[$s]:-0}))
+	b=${RS_BT_COUNT[$s]:-0}
+	printf '# %-32s %10d %10d%s\n' "$s" "$m" "$b" "$([ "$m" = "$b" ] || echo '  DIFFERENT')"
+	[ "$m" = "$b" ] || bad=1
+done
+# The comparison must have something to compare: the storms link, unlink,
+# walk, free and fork.
+for s in mapping_rmap_tree_insert mapping_rmap_tree_remove __rmap_walk_file vm_area_free \
+	vm_area_dup anon_vma_fork unlink_anon_vmas; do
+	[ "${RS_BT_COUNT[$s]:-0}" -gt 0 ] || ksft_fail "bpftrace counted no call of $s over the storms"
+done
+[ $bad = 0 ] || ksft_fail "bpftrace's counts differ from the module's tap hits"
+rs_unload || ksft_fail "unload failed"
+ksft_pass
