@@ -28,7 +28,7 @@ PACKAGES=(
 	qemu-system-x86 virtme-ng busybox-static udev iproute2 systemd-sysv procps
 	# profiles (scripts/profile.sh); the shell-script check (scripts/test.sh)
 	linux-perf shellcheck
-	# the peer a user would pick instead (scripts/bpftrace/, perf kernels)
+	# the peer a user would pick instead (selftests/bpftrace_test.sh, scripts/bpftrace-count.sh, overhead.sh)
 	bpftrace
 	# report
 	python3-numpy python3-scipy python3-matplotlib
