@@ -7,15 +7,19 @@
 # while CMD runs, beside the module's own hits of each tap over the same
 # window: what a user would do with bpftrace instead of the module, and
 # the check that both see the same events (selftests/bpftrace_test.sh
-# asserts equality). Runs on the machine itself (a guest or a user's own
+# asserts equality; here bpftrace's window, which encloses the module's,
+# can count a call of another process at its edges that the module's does
+# not, marked DIFFERENT). Runs on the machine itself (a guest or a user's own
 # box), as root, with rmap_shadow loaded (its `taps` table names the
-# functions) and bpftrace installed. Prints "function module bpftrace".
+# functions) and bpftrace installed. Prints "function module bpftrace"
+# (selftests/lib.sh: rs_bpftrace_table).
 set -euo pipefail
 . "$(dirname "$0")/../selftests/lib.sh"
 [ $# -gt 0 ] || { echo "usage: bpftrace-count.sh CMD [ARG...]" >&2; exit 2; }
 [ -r "$RS_DEBUGFS/taps" ] || { echo "bpftrace-count.sh: rmap_shadow is not loaded ($RS_DEBUGFS/taps)" >&2; exit 1; }
 rs_bpftrace_usable || { echo "bpftrace-count.sh: no bpftrace or no kprobe events (scripts/doctor.sh)" >&2; exit 1; }
 mapfile -t syms < <(rs_tap_symbols)
+# shellcheck disable=SC2034 # filled and read by selftests/lib.sh through namerefs
 declare -A t0 t1 RS_BT_COUNT
 rs_bpftrace_start "${syms[@]}"
 rs_taps_read t0
@@ -23,8 +27,5 @@ rc=0
 "$@" || rc=$?
 rs_taps_read t1
 rs_bpftrace_stop
-printf '%-32s %12s %12s\n' function module bpftrace
-for s in "${syms[@]}"; do
-	printf '%-32s %12d %12d\n' "$s" $((${t1[$s]:-0} - ${t0[$s]:-0})) "${RS_BT_COUNT[$s]:-0}"
-done
+rs_bpftrace_table '' t0 t1 "${syms[@]}" || true
 exit $rc

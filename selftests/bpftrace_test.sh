@@ -36,6 +36,7 @@ mapfile -t syms < <(rs_tap_symbols)
 [ "${#syms[@]}" -ge 14 ] || ksft_fail "the module lists ${#syms[@]} taps (< 14)"
 nt0=$(rs_stat tap.not_task)
 
+# shellcheck disable=SC2034 # filled and read by selftests/lib.sh through namerefs
 declare -A t0 t1 RS_BT_COUNT
 rs_bpftrace_start "${syms[@]}" || ksft_fail "bpftrace did not start"
 rs_taps_read t0
@@ -52,13 +53,7 @@ nt1=$(rs_stat tap.not_task)
 [ "$nt1" = "$nt0" ] || ksft_fail "tap.not_task moved $nt0 -> $nt1: the hits leave out calls bpftrace counts"
 
 bad=0
-printf '# %-32s %10s %10s\n' function module bpftrace
-for s in "${syms[@]}"; do
-	m=$((${t1[$s]:-0} - ${t0[$s]:-0}))
-	b=${RS_BT_COUNT[$s]:-0}
-	printf '# %-32s %10d %10d%s\n' "$s" "$m" "$b" "$([ "$m" = "$b" ] || echo '  DIFFERENT')"
-	[ "$m" = "$b" ] || bad=1
-done
+rs_bpftrace_table '# ' t0 t1 "${syms[@]}" || bad=1
 # The comparison must have something to compare: the storms link, unlink,
 # walk, free and fork.
 for s in mapping_rmap_tree_insert mapping_rmap_tree_remove __rmap_walk_file vm_area_free \

@@ -43,6 +43,28 @@ rs_taps_read() {
 		while read -r tap hits rest; do into[$tap]=$hits; done
 	} <"$RS_DEBUGFS/taps"
 }
+# rs_bpftrace_table PREFIX T0 T1 SYM...: print "function module bpftrace",
+# one row per SYM (the module's hits T1[SYM] - T0[SYM], two rs_taps_read
+# arrays, beside RS_BT_COUNT[SYM] of rs_bpftrace_stop), each line behind
+# PREFIX; a row whose two counts differ says DIFFERENT, and then the
+# function returns 1.
+rs_bpftrace_table() {
+	local pfx=$1 s m b rc=0
+	local -n a0=$2 a1=$3
+	shift 3
+	printf '%s%-32s %12s %12s\n' "$pfx" function module bpftrace
+	for s in "$@"; do
+		m=$((${a1[$s]:-0} - ${a0[$s]:-0}))
+		b=${RS_BT_COUNT[$s]:-0}
+		if [ "$m" = "$b" ]; then
+			printf '%s%-32s %12d %12d\n' "$pfx" "$s" "$m" "$b"
+		else
+			printf '%s%-32s %12d %12d  DIFFERENT\n' "$pfx" "$s" "$m" "$b"
+			rc=1
+		fi
+	done
+	return $rc
+}
 # rs_bpftrace_usable: bpftrace is installed and the kernel has kprobe events
 # (tracefs mounted here if it is not: bpftrace reads it).
 rs_bpftrace_usable() {

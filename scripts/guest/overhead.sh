@@ -68,13 +68,15 @@ want() {
 		insmod "$RS_FLOOR_KO" "mech=${1#floor-}" ;;
 	esac
 }
-# The kernel functions the module taps: from its `taps` table, once.
-insmod "$RS_KO"
-mapfile -t syms < <(rs_tap_symbols)
-rmmod rmap_shadow
+# The bpftrace arm, where bpftrace can run; it counts the kernel functions
+# the module taps, read from its `taps` table once.
 bt=0
+syms=()
 if [ "${RS_BPFTRACE:-1}" = 1 ] && rs_bpftrace_usable; then
 	bt=1
+	insmod "$RS_KO"
+	mapfile -t syms < <(rs_tap_symbols)
+	rmmod rmap_shadow
 fi
 storm() {
 	selftests/out/execl_storm -n "$n" -d "$RS_SECS" -p cpu |
