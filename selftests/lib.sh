@@ -49,19 +49,16 @@ rs_taps_read() {
 # PREFIX; a row whose two counts differ says DIFFERENT, and then the
 # function returns 1.
 rs_bpftrace_table() {
-	local pfx=$1 s m b rc=0
+	local pfx=$1 s m b mark rc=0
 	local -n a0=$2 a1=$3
 	shift 3
 	printf '%s%-32s %12s %12s\n' "$pfx" function module bpftrace
 	for s in "$@"; do
 		m=$((${a1[$s]:-0} - ${a0[$s]:-0}))
 		b=${RS_BT_COUNT[$s]:-0}
-		if [ "$m" = "$b" ]; then
-			printf '%s%-32s %12d %12d\n' "$pfx" "$s" "$m" "$b"
-		else
-			printf '%s%-32s %12d %12d  DIFFERENT\n' "$pfx" "$s" "$m" "$b"
-			rc=1
-		fi
+		mark=
+		[ "$m" = "$b" ] || { mark='  DIFFERENT'; rc=1; }
+		printf '%s%-32s %12d %12d%s\n' "$pfx" "$s" "$m" "$b" "$mark"
 	done
 	return $rc
 }
