@@ -13,9 +13,14 @@ RAW holds the guest lines of scripts/guest/overhead.sh:
                                     computed here from its T rows)
   T topo boot mode <taps table row>
   S topo boot <stats row>
+  A topo boot rep slot cfg loops_per_sec   (-p A/B runs: each storm of a
+                                    block, read for the drift only; the
+                                    block's O lines are the geometric
+                                    means of its storms)
 
-Within each repetition (one boot, one round of the five configurations in
-random order) the configurations are paired: the statistic is the log of
+Within each repetition (one boot, one round of the configurations in
+random order, or one ABBA block of two with -p) the configurations are
+paired: the statistic is the log of
 the ratio of loops/s, its mean over every repetition of every boot with a
 95 % Student t interval (df = n - 1), shown as a ratio (exp), with a paired
 t-test's p Holm-adjusted over the topology's table, and for the module's
@@ -29,7 +34,10 @@ time: the sum over taps of hits x mean handler time, over seconds x vCPUs
 base-shadow paired per round, as a ratio).
 It counts only the time inside the handlers (not the probe's entry and
 exit, not what the handlers do to caches), with far less noise than the
-loops/s ratios. Writes OUTDIR/overhead.csv and
+loops/s ratios. And the drift between storms: the autocorrelation of
+each storm's residual (its log loops/s less its configuration's mean in
+that boot) at lags 1, 2 and 4 in run order, the noise that pairing
+within a repetition has to cancel. Writes OUTDIR/overhead.csv and
 OUTDIR/overhead.md and prints the latter.
 """
 import csv
@@ -81,8 +89,31 @@ def handler_share(rows, u):
     return ns / (secs * vcpus * 1e9) if secs > 0 and vcpus > 0 else None
 
 
+def drift(seq, lags=(1, 2, 4)):
+    """Autocorrelation of successive storms' residuals (log loops/s minus
+    its configuration's mean, within one boot) at each lag: how far the
+    guest's speed drifts between storms, which pairing must cancel."""
+    res = []
+    by = {}
+    for boot, cfg, v in seq:
+        by.setdefault((boot, cfg), []).append(math.log(v))
+    mean = {k: sum(v) / len(v) for k, v in by.items()}
+    for boot, cfg, v in seq:
+        res.append((boot, math.log(v) - mean[(boot, cfg)]))
+    if len(res) < 8:
+        return {}
+    var = sum(r * r for _, r in res) / len(res)
+    out = {}
+    for lag in lags:
+        pairs = [(res[i][1], res[i + lag][1]) for i in range(len(res) - lag) if res[i][0] == res[i + lag][0]]
+        if var > 0 and len(pairs) >= 4:
+            out[lag] = sum(a * b for a, b in pairs) / len(pairs) / var
+    return out
+
+
 def main(raw, outdir):
     reps, taps, st, timed, shares = {}, {}, {}, {}, {}
+    storms = {}
     with open(raw) as f:
         for line in f:
             w = line.split()
@@ -91,6 +122,9 @@ def main(raw, outdir):
             if w[0] == "O" and len(w) == 8:
                 key = (w[1], int(w[2]), int(w[3]))
                 reps.setdefault(key, {"vcpus": int(w[6]), "host_cores": int(w[7])})[w[4]] = float(w[5])
+                storms.setdefault(w[1], {}).setdefault("O", []).append((int(w[2]), w[4], float(w[5])))
+            elif w[0] == "A" and len(w) == 7:
+                storms.setdefault(w[1], {}).setdefault("A", []).append((int(w[2]), w[5], float(w[6])))
             elif w[0] == "H" and len(w) == 6:
                 shares.setdefault((w[1], int(w[2]), int(w[3])), {})[w[4]] = float(w[5])
             elif w[0] == "U" and len(w) == 6:
@@ -133,6 +167,16 @@ def main(raw, outdir):
                       + f" | {f'{bs[0]:.3f} / {bs[1]:.3f}' if bs else '-'} | {note} |")
             rows.append({"topo": topo, "ratio": f"{a}/{b}", "n": r.n, "mean": r.mean, "lo": r.lo, "hi": r.hi,
                          "vcpus": vc, "host_cores": hc})
+        seq = storms.get(topo, {})
+        seq = seq.get("A") or seq.get("O") or []
+        ac = drift(seq)
+        if ac:
+            md += ["", "Drift between storms (autocorrelation of each storm's log loops/s residual, in run order, "
+                   "within a boot): " + ", ".join(f"lag {k} {v:.2f}" for k, v in ac.items())
+                   + (" (ABBA blocks: their single storms)" if storms.get(topo, {}).get("A") else "")]
+            for k, v in ac.items():
+                rows.append({"topo": topo, "ratio": f"drift-lag{k}", "n": len(seq), "mean": v, "lo": v, "hi": v,
+                             "vcpus": vc, "host_cores": hc})
         mine_sh = [v for k, v in shares.items() if k[0] == topo]
         if mine_sh:
             md += ["", "Handlers' share of CPU time, timed storms (sum of hits x mean handler time "

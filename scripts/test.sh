@@ -186,7 +186,7 @@ check "host: a clone under /tmp builds the module" clone_under_tmp_builds
 check "host: interval tree and policy unit tests (cargo test)" \
 	cargo test --offline --quiet --manifest-path "$RS_REPO/tests/host/Cargo.toml"
 check "host: selftests build" rs_chroot make -C "$RS_REPO/selftests" KSRC="$ksrc" all
-check "host: lab statistics unit tests (scripts/test_labstats.py)" \
+check "host: lab statistics unit tests (scripts/test_*.py: labstats, model, overhead)" \
 	rs_chroot python3 -m unittest discover -s "$RS_REPO/scripts" -p 'test_*.py'
 
 # --- guest kselftests ------------------------------------------------------------

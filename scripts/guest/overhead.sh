@@ -12,6 +12,8 @@
 #   RS_HOST_CORES  the host's cores (for the output lines)
 #   RS_BASE_KO     optional: another build of the module (a baseline), run
 #                  as the configuration `base-shadow`
+#   RS_ABBA        optional: "A B", two of the configurations below; then
+#                  only these two run, as ABBA blocks (see below)
 #
 # Per repetition, the configurations in a fresh random order, each one
 # execl storm (one process per vCPU, pinned per CPU):
@@ -29,6 +31,14 @@
 #                 probe points (selftests/lib.sh: rs_bpftrace_start), the
 #                 peer a user would pick instead (only where bpftrace and
 #                 the kernel's kprobe events are; RS_BPFTRACE=0 leaves it out)
+# With RS_ABBA="A B", each repetition is one block of four storms, A B B A
+# (odd repetitions) or B A A B (even), back to back: the machine's speed
+# under TCG drifts on a scale of a few storms (the residuals of successive
+# storms correlate about 0.5), and a block cancels a linear drift within
+# it. The repetition's value of each configuration is the geometric mean of
+# its two storms ("O" lines as above); each storm is also printed as
+# "A topo boot rep slot cfg loops_per_sec". Between the module's own modes
+# (empty, counters, shadow, all) a switch is one debugfs write.
 # The measured storms run with handler timing off (its clock reads are not
 # the shadow's cost). Prints "O topo boot rep cfg loops_per_sec vcpus
 # host_cores" per storm; then the timed storms (below: the handlers'
@@ -70,9 +80,12 @@ want() {
 }
 # The bpftrace arm, where bpftrace can run; it counts the kernel functions
 # the module taps, read from its `taps` table once.
+read -ra abba <<<"${RS_ABBA:-}"
 bt=0
 syms=()
-if [ "${RS_BPFTRACE:-1}" = 1 ] && rs_bpftrace_usable; then
+if [ ${#abba[@]} = 2 ] && [ "${abba[0]}" != bpftrace ] && [ "${abba[1]}" != bpftrace ]; then
+	: # an ABBA pair without bpftrace: no bpftrace arm
+elif [ "${RS_BPFTRACE:-1}" = 1 ] && rs_bpftrace_usable; then
 	bt=1
 	insmod "$RS_KO"
 	mapfile -t syms < <(rs_tap_symbols)
@@ -107,21 +120,51 @@ if [ -n "${RS_BASE_KO:-}" ]; then
 	cfgs="$cfgs base-shadow"
 	timed="$timed base-shadow"
 fi
-for rep in $(seq 1 "$RS_REPS"); do
-	for cfg in $(printf '%s\n' $cfgs | shuf); do
-		use "$cfg" off
-		if [ "$cfg" = bpftrace ]; then
-			# shellcheck disable=SC2034 # filled by rs_bpftrace_stop
-			declare -A RS_BT_COUNT=()
-			rs_bpftrace_start "${syms[@]}" >&2 || exit 1
-			lps=$(storm)
-			rs_bpftrace_stop >&2 || exit 1
-		else
-			lps=$(storm)
-		fi
-		echo "O $RS_TOPO $RS_BOOT $rep $cfg $lps $n $RS_HOST_CORES"
+# measure CFG: one storm of CFG (timing off), its loops/s in $lps.
+measure() {
+	use "$1" off
+	if [ "$1" = bpftrace ]; then
+		# shellcheck disable=SC2034 # filled by rs_bpftrace_stop
+		declare -A RS_BT_COUNT=()
+		rs_bpftrace_start "${syms[@]}" >&2 || exit 1
+		lps=$(storm)
+		rs_bpftrace_stop >&2 || exit 1
+	else
+		lps=$(storm)
+	fi
+}
+if [ ${#abba[@]} -gt 0 ]; then
+	[ ${#abba[@]} = 2 ] && [ "${abba[0]}" != "${abba[1]}" ] ||
+		{ echo "overhead: RS_ABBA needs two different configurations, got '${RS_ABBA}'" >&2; exit 1; }
+	for c in "${abba[@]}"; do
+		case " $cfgs " in *" $c "*) ;; *) echo "overhead: RS_ABBA: no configuration '$c' here (of: $cfgs)" >&2; exit 1 ;; esac
 	done
-done
+	timed=$(for c in $timed; do case " ${abba[*]} " in *" $c "*) echo "$c" ;; esac; done)
+	for rep in $(seq 1 "$RS_REPS"); do
+		a=${abba[0]} b=${abba[1]}
+		if [ $((rep % 2)) = 0 ]; then a=${abba[1]} b=${abba[0]}; fi
+		declare -A got=()
+		slot=0
+		for cfg in "$a" "$b" "$b" "$a"; do
+			slot=$((slot + 1))
+			measure "$cfg"
+			echo "A $RS_TOPO $RS_BOOT $rep $slot $cfg $lps"
+			got[$cfg]="${got[$cfg]:-} $lps"
+		done
+		for cfg in "${abba[@]}"; do
+			lps=$(awk '{ printf "%.2f", sqrt($1 * $2) }' <<<"${got[$cfg]}")
+			echo "O $RS_TOPO $RS_BOOT $rep $cfg $lps $n $RS_HOST_CORES"
+		done
+		unset got
+	done
+else
+	for rep in $(seq 1 "$RS_REPS"); do
+		for cfg in $(printf '%s\n' $cfgs | shuf); do
+			measure "$cfg"
+			echo "O $RS_TOPO $RS_BOOT $rep $cfg $lps $n $RS_HOST_CORES"
+		done
+	done
+fi
 # Timed storms: RS_TIMED_ROUNDS rounds (default 3) of one storm per timed
 # configuration, in random order, each on a freshly loaded module; each
 # gives the handlers' share of CPU time ("H topo boot round cfg share":
