@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# overhead.sh [-b BOOTS] [-r REPS] [-d SECONDS] [-f perf|debug] [-B BASE_KO] [-p A/B] [-o DIR] [TOPOLOGY...]
+# overhead.sh [-b BOOTS] [-r REPS] [-d SECONDS] [-f perf|debug] [-B BASE_KO] [-p A/B] [-m] [-o DIR] [TOPOLOGY...]
 #                                       — what the module costs the workload
 #
 # For each topology (default 1n2c 2n2c) and each of BOOTS boots (default 2)
@@ -29,13 +29,16 @@
 # cancels the drift of the guest's speed between storms that the shuffled
 # order of eight configurations leaves in each ratio.
 #
+# With -m the storms run from an in-memory copy of execl_storm
+# (execl_storm -m): no exec waits on the repository's uncached 9p mount.
+#
 # A benchmark: not part of scripts/test.sh. With 2 host cores, only 1n2c and
 # 2n2c guests are free of vCPU oversubscription.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-boots=2 reps=10 secs=5 flavor=perf out='' base='' abba=''
-while getopts "b:r:d:f:B:p:o:" o; do
+boots=2 reps=10 secs=5 flavor=perf out='' base='' abba='' mem=0
+while getopts "b:r:d:f:B:p:o:m" o; do
 	case $o in
 	b) boots=$OPTARG ;;
 	r) reps=$OPTARG ;;
@@ -44,7 +47,8 @@ while getopts "b:r:d:f:B:p:o:" o; do
 	B) base=$OPTARG ;;
 	p) abba=${OPTARG/\// } ;;
 	o) out=$OPTARG ;;
-	*) die "usage: overhead.sh [-b BOOTS] [-r REPS] [-d SECONDS] [-f perf|debug] [-B BASE_KO] [-p A/B] [-o DIR] [TOPOLOGY...]" ;;
+	m) mem=1 ;;
+	*) die "usage: overhead.sh [-b BOOTS] [-r REPS] [-d SECONDS] [-f perf|debug] [-B BASE_KO] [-p A/B] [-m] [-o DIR] [TOPOLOGY...]" ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -85,7 +89,7 @@ for topo in "${topos[@]}"; do
 	for boot in $(seq 1 "$boots"); do
 		log "overhead: $topo boot $boot, $reps repetitions of $secs s per configuration"
 		"$RS_REPO/scripts/vm.sh" -t 7200 "$topo" "$flavor" \
-			"RS_TOPO=$topo RS_BOOT=$boot RS_REPS=$reps RS_SECS=$secs RS_HOST_CORES=$(nproc) RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_FLOOR_KO=$(printf %q "$RS_REPO/scripts/diag/floor.ko") RS_BASE_KO=$(printf %q "$base") RS_ABBA=$(printf %q "$abba") bash scripts/guest/overhead.sh" |
+			"RS_TOPO=$topo RS_BOOT=$boot RS_REPS=$reps RS_SECS=$secs RS_HOST_CORES=$(nproc) RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_FLOOR_KO=$(printf %q "$RS_REPO/scripts/diag/floor.ko") RS_BASE_KO=$(printf %q "$base") RS_ABBA=$(printf %q "$abba") RS_STORM_MEM=$mem bash scripts/guest/overhead.sh" |
 			tee -a "$raw" | grep -E '^O ' || die "overhead: the $topo guest (boot $boot) failed (see $raw)"
 	done
 done

@@ -10,7 +10,9 @@
 # tmpfs overlays as virtme-ng arranges). Prints the guest's output and exits with
 # CMD's exit code; 124 when the guest is killed after the timeout.
 #
-# Topologies:  1n2c  1 node,  2 vCPUs (the non-NUMA case)
+# Topologies:  1n1c  1 node,  1 vCPU (a host core left for QEMU's I/O
+#                    threads: the control for vCPU-vs-I/O-thread competition)
+#              1n2c  1 node,  2 vCPUs (the non-NUMA case)
 #              2n2c  2 nodes, 1 vCPU each (NUMA without vCPU oversubscription
 #                    on a 2-core host)
 #              2n4c  2 nodes, 2 vCPUs each
@@ -46,13 +48,14 @@ shift 2
 cmd="$*"
 
 case "$topo" in
+1n1c) nodes=1 cpus=1 ;;
 1n2c) nodes=1 cpus=2 ;;
 2n2c) nodes=2 cpus=2 ;;
 1n4c) nodes=1 cpus=4 ;;
 2n4c) nodes=2 cpus=4 ;;
 4n4c) nodes=4 cpus=4 ;;
 4n8c) nodes=4 cpus=8 ;;
-*) die "unknown topology '$topo' (1n2c, 2n2c, 1n4c, 2n4c, 4n4c, 4n8c)" ;;
+*) die "unknown topology '$topo' (1n1c, 1n2c, 2n2c, 1n4c, 2n4c, 4n4c, 4n8c)" ;;
 esac
 # 2 GiB in all for the one-node guest (as the 2-node one): a debug kernel
 # (KASAN, kmemleak) in 1 GiB left too little for the module's GFP_ATOMIC

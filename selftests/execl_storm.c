@@ -2,7 +2,7 @@
 /*
  * execl_storm: a UnixBench-style execl loop on N processes.
  *
- *   execl_storm [-n PROCS] [-d SECONDS] [-p none|cpu|node|node=K] [-w PAGES]
+ *   execl_storm [-n PROCS] [-d SECONDS] [-p none|cpu|node|node=K] [-w PAGES] [-m]
  *   execl_storm --file-vmas      # file VMAs one exec leaves mapped
  *
  * Each worker re-executes this (dynamically linked) program with execl()
@@ -19,6 +19,15 @@
  * and try_to_unmap under the file's i_mmap_rwsem for read) and unmapped,
  * before the next execl. The walk side of the lock designs is then loaded
  * together with the links and unlinks of the execs.
+ *
+ * -m runs the loop from a copy of this program in a memfd (shmem, in
+ * memory): the first exec of each worker is fexecve() of the copy, the
+ * later ones /proc/self/exe, now the copy. The program's file VMAs are then
+ * shmem's, and no exec waits on the filesystem the program was started
+ * from (the guests' 9p repository mount is uncached: every exec of a
+ * program there costs several round trips to the host's 9p server, which
+ * shares the host's cores with the vCPUs). ld.so and libc stay where they
+ * are.
  *
  * Prints one parsable line:
  *   execl_storm: procs=N seconds=D pin=P loops=L loops_per_sec=R [walk_pages=W]
@@ -38,6 +47,10 @@
 #include <unistd.h>
 
 #define MAX_PROCS 1024
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
 
 static uint64_t now_ns(void)
 {
@@ -120,6 +133,35 @@ static int walk_file(int pages)
 	return fd;
 }
 
+/*
+ * -m: a copy of this program in a memfd (close-on-exec: the copy lives on
+ * as the workers' executable). Returns the descriptor or -1.
+ */
+static int mem_copy(void)
+{
+	char buf[65536];
+	ssize_t n = 0;
+	int in, out;
+
+	in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	out = memfd_create("execl_storm", MFD_CLOEXEC | MFD_EXEC);
+	if (out < 0 && errno == EINVAL) /* before 6.3: no MFD_EXEC, always executable */
+		out = memfd_create("execl_storm", MFD_CLOEXEC);
+	if (out < 0)
+		return close(in), -1;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, n) != n) {
+			n = -1;
+			break;
+		}
+	close(in);
+	if (n < 0)
+		return close(out), -1;
+	return out;
+}
+
 /* Re-exec step: argv = [prog, "--child", deadline_ns, count, result_fd]. */
 static int child_step(char **argv)
 {
@@ -191,6 +233,7 @@ static int nr_nodes(void)
 int main(int argc, char **argv)
 {
 	int procs = 0, secs = 5, node_fixed = -1, pin_cpu = 0, pin_node = 0, walk_pages = 0;
+	int mem = 0, memfd = -1;
 	const char *pin = "none";
 	int pfd[2], i, opt, failed = 0;
 	pid_t pids[MAX_PROCS];
@@ -203,8 +246,11 @@ int main(int argc, char **argv)
 	if (argc == 2 && !strcmp(argv[1], "--file-vmas"))
 		return print_file_vmas();
 
-	while ((opt = getopt(argc, argv, "n:d:p:w:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:d:p:w:m")) != -1) {
 		switch (opt) {
+		case 'm':
+			mem = 1;
+			break;
 		case 'w':
 			walk_pages = atoi(optarg);
 			if (walk_pages < 1 || walk_pages > 4096)
@@ -247,6 +293,11 @@ int main(int argc, char **argv)
 		snprintf(v, sizeof(v), "%d", walk_pages);
 		setenv("RS_STORM_WALK_PAGES", v, 1);
 	}
+	if (mem) {
+		memfd = mem_copy();
+		if (memfd < 0)
+			return perror("execl_storm: memfd copy"), 1;
+	}
 	if (pipe2(pfd, 0))
 		return perror("pipe"), 1;
 	start = now_ns();
@@ -280,7 +331,13 @@ int main(int argc, char **argv)
 			if (ok && sched_setaffinity(0, sizeof(set), &set))
 				_exit(3);
 			snprintf(fdstr, sizeof(fdstr), "%d", pfd[1]);
-			execl("/proc/self/exe", argv[0], "--child", dl, "0", fdstr, (char *)NULL);
+			if (memfd >= 0) {
+				char *args[] = { argv[0], "--child", dl, "0", fdstr, NULL };
+
+				fexecve(memfd, args, environ);
+			} else {
+				execl("/proc/self/exe", argv[0], "--child", dl, "0", fdstr, (char *)NULL);
+			}
 			_exit(4);
 		}
 	}
@@ -298,12 +355,14 @@ int main(int argc, char **argv)
 	       total / ((now_ns() - start) / 1e9));
 	if (walk_pages)
 		printf(" walk_pages=%d", walk_pages);
+	if (mem)
+		printf(" mem=1");
 	printf("\n");
 	if (failed)
 		fprintf(stderr, "execl_storm: %d workers failed\n", failed);
 	return failed ? 1 : 0;
 
 usage:
-	fprintf(stderr, "usage: execl_storm [-n PROCS] [-d SECONDS] [-p none|cpu|node|node=K] [-w PAGES]\n");
+	fprintf(stderr, "usage: execl_storm [-n PROCS] [-d SECONDS] [-p none|cpu|node|node=K] [-w PAGES] [-m]\n");
 	return 2;
 }

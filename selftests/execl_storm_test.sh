@@ -6,7 +6,9 @@
 # file VMAs one exec of the storm's program leaves mapped (the binary, ld.so,
 # libc: `execl_storm --file-vmas` counts its own). Links beyond K are
 # the remove/re-insert pairs and new pieces of the splits ld.so makes
-# (mprotect of RELRO). The module unloads cleanly afterwards.
+# (mprotect of RELRO). The same from an in-memory copy (-m: the binary's
+# VMAs then map a memfd, a shmem file). The module unloads cleanly
+# afterwards.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -19,17 +21,25 @@ k=$("$RS_BIN/execl_storm" --file-vmas) || ksft_fail "execl_storm --file-vmas fai
 echo "# file VMAs per exec: $k"
 [ "$k" -ge 3 ] || ksft_fail "an exec maps $k file VMAs (< 3: binary, ld.so, libc)"
 
-before=$(rs_status tap.mapping_rmap_tree_insert)
-out=$("$RS_BIN/execl_storm" -n "$(nproc)" -d 3 -p cpu) || ksft_fail "execl_storm failed: $out"
-echo "# $out"
-after=$(rs_status tap.mapping_rmap_tree_insert)
-loops=$(sed -n 's/.* loops=\([0-9]*\) .*/\1/p' <<<"$out")
-d=$((after - before))
-echo "# loops=$loops tap delta=$d (bounds $((k * loops))..$((4 * k * loops + 200)))"
-[ "${loops:-0}" -gt 0 ] || ksft_fail "no execl loops"
-[ "$d" -ge $((k * loops)) ] || ksft_fail "tap saw $d file VMA links for $loops execs (< $k per exec)"
-# 200: other processes of the guest (udev, the shell) meanwhile.
-[ "$d" -le $((4 * k * loops + 200)) ] || ksft_fail "tap saw $d file VMA links for $loops execs (> 4 x $k per exec)"
+# links_storm [ARGS]: one storm (ARGS: e.g. -m, from a memfd copy, whose
+# file VMAs are shmem's), its file VMA links checked against K per exec.
+links_storm() {
+	local before after out loops d
+	before=$(rs_status tap.mapping_rmap_tree_insert)
+	out=$("$RS_BIN/execl_storm" -n "$(nproc)" -d 3 -p cpu "$@") || ksft_fail "execl_storm $* failed: $out"
+	echo "# $out"
+	case " $* " in *" -m "*) [[ $out == *" mem=1" ]] || ksft_fail "execl_storm -m: no mem=1 in its line" ;; esac
+	after=$(rs_status tap.mapping_rmap_tree_insert)
+	loops=$(sed -n 's/.* loops=\([0-9]*\) .*/\1/p' <<<"$out")
+	d=$((after - before))
+	echo "# loops=$loops tap delta=$d (bounds $((k * loops))..$((4 * k * loops + 200)))"
+	[ "${loops:-0}" -gt 0 ] || ksft_fail "no execl loops ($*)"
+	[ "$d" -ge $((k * loops)) ] || ksft_fail "tap saw $d file VMA links for $loops execs (< $k per exec; $*)"
+	# 200: other processes of the guest (udev, the shell) meanwhile.
+	[ "$d" -le $((4 * k * loops + 200)) ] || ksft_fail "tap saw $d file VMA links for $loops execs (> 4 x $k per exec; $*)"
+}
+links_storm
+links_storm -m
 
 # The walk-heavy storm (-w): one worker, so no page of its file is mapped
 # by another process (MADV_PAGEOUT leaves those alone): each loop pages out

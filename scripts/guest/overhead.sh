@@ -12,6 +12,7 @@
 #   RS_HOST_CORES  the host's cores (for the output lines)
 #   RS_BASE_KO     optional: another build of the module (a baseline), run
 #                  as the configuration `base-shadow`
+#   RS_STORM_MEM   1: the storms run from a memfd copy (execl_storm -m)
 #   RS_ABBA        optional: "A B", two of the configurations below; then
 #                  only these two run, as ABBA blocks (see below)
 #
@@ -91,8 +92,10 @@ elif [ "${RS_BPFTRACE:-1}" = 1 ] && rs_bpftrace_usable; then
 	mapfile -t syms < <(rs_tap_symbols)
 	rmmod rmap_shadow
 fi
+mem_arg=
+if [ "${RS_STORM_MEM:-0}" = 1 ]; then mem_arg=-m; fi
 storm() {
-	selftests/out/execl_storm -n "$n" -d "$RS_SECS" -p cpu |
+	selftests/out/execl_storm -n "$n" -d "$RS_SECS" -p cpu ${mem_arg:+"$mem_arg"} |
 		sed -n 's/.*loops_per_sec=\([0-9.]*\).*/\1/p'
 }
 # use CFG on|off: the state of configuration CFG, handler timing on or off.
