@@ -42,7 +42,8 @@ rs_bpftrace_start "${syms[@]}" || ksft_fail "bpftrace did not start"
 rs_taps_read t0
 out=$("$RS_BIN/execl_storm" -n "$(nproc)" -d 2 -p cpu)
 rc1=$?
-wout=$("$RS_BIN/execl_storm" -n 1 -d 2 -w 4)
+# Pinned (-p cpu): see execl_storm_test.sh's walk-heavy storm.
+wout=$("$RS_BIN/execl_storm" -n 1 -d 2 -w 4 -p cpu)
 rc2=$?
 rs_taps_read t1
 rs_bpftrace_stop || ksft_fail "bpftrace did not stop cleanly"
