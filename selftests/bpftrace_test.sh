@@ -42,7 +42,7 @@ rs_bpftrace_start "${syms[@]}" || ksft_fail "bpftrace did not start"
 rs_taps_read t0
 out=$("$RS_BIN/execl_storm" -n "$(nproc)" -d 2 -p cpu)
 rc1=$?
-# Pinned (-p cpu): see execl_storm_test.sh's walk-heavy storm.
+# Pinned (-p cpu), as selftests/execl_storm.c's -w requires.
 wout=$("$RS_BIN/execl_storm" -n 1 -d 2 -w 4 -p cpu)
 rc2=$?
 rs_taps_read t1

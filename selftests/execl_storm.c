@@ -18,19 +18,21 @@
  * with MADV_PAGEOUT (reclaim walks each folio's file rmap: folio_referenced
  * and try_to_unmap under the file's i_mmap_rwsem for read) and unmapped,
  * before the next execl. The walk side of the lock designs is then loaded
- * together with the links and unlinks of the execs.
+ * together with the links and unlinks of the execs. Run it pinned (-p cpu):
+ * a page just read-faulted waits in its CPU's LRU batch, MADV_PAGEOUT
+ * drains only the batch of the CPU it runs on, and a worker that migrated
+ * in between pages out nothing (seen in a 4n8c guest: 2 loops, 0 walks).
  *
  * -m runs the loop from a copy of this program in a memfd (shmem, in
  * memory): the first exec of each worker is fexecve() of the copy, the
  * later ones /proc/self/exe, now the copy. The program's file VMAs are then
  * shmem's, and no exec waits on the filesystem the program was started
  * from (the guests' 9p repository mount is uncached: every exec of a
- * program there costs several round trips to the host's 9p server, which
- * shares the host's cores with the vCPUs). ld.so and libc stay where they
- * are.
+ * program there costs round trips to the host's 9p server). ld.so and libc
+ * stay where they are.
  *
  * Prints one parsable line:
- *   execl_storm: procs=N seconds=D pin=P loops=L loops_per_sec=R [walk_pages=W]
+ *   execl_storm: procs=N seconds=D pin=P loops=L loops_per_sec=R [walk_pages=W] [mem=1]
  * and exits non-zero if any worker failed.
  */
 #define _GNU_SOURCE

@@ -45,10 +45,7 @@ links_storm -m
 # by another process (MADV_PAGEOUT leaves those alone): each loop pages out
 # its 4 pages, and reclaim walks each one's file rmap. At least one walk
 # per loop, at most two per page (folio_referenced, try_to_unmap).
-# Pinned (-p cpu): a page read-faulted waits in its CPU's LRU batch, and
-# MADV_PAGEOUT drains only the batch of the CPU it runs on; a worker that
-# migrated in between found nothing on the LRU to page out (seen in a
-# 4n8c guest: 2 loops, 0 walks).
+# Pinned (-p cpu), as selftests/execl_storm.c's -w requires.
 before=$(rs_stat tap.__rmap_walk_file)
 out=$("$RS_BIN/execl_storm" -n 1 -d 2 -w 4 -p cpu) || ksft_fail "execl_storm -w failed: $out"
 echo "# $out"
