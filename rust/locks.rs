@@ -776,7 +776,7 @@ pub(crate) fn show_locks(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     };
     let mut rows: KVec<(Arc<FileShadow>, Arc<FileLocks>, u64)> = KVec::new();
     for fs in files.into_iter() {
-        if let Some(l) = fs.locks.clone() {
+        if let Some(l) = fs.locks.as_ref().cloned() {
             let n = l.total_acq();
             if rows.push((fs, l, n), GFP_KERNEL).is_err() {
                 return writeln!(f, "error: out of memory");

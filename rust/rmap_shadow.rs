@@ -544,8 +544,8 @@ impl Tap {
                 // Kernel-supplied values: never an overflow panic in a probe.
                 let last = start.saturating_add((regs.arg(3) as u64).max(1) - 1);
                 let t0 = if replay { timing::now_ns() } else { 0 };
-                let found = sh.shadow.walk(cx.cpu, mapping, start, last);
-                if let Some((l, _)) = found.filter(|_| replay) {
+                let found = sh.shadow.walk(cx.cpu, mapping, start, last, replay);
+                if let Some((l, _)) = found {
                     let ns = timing::now_ns().saturating_sub(t0);
                     replay::queue(sh, &l, Op::Walk, 0, ns);
                 }

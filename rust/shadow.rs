@@ -66,7 +66,7 @@ use kernel::{
     rbtree::{RBTree, RBTreeNode},
     sync::{
         atomic::{Acquire, Relaxed, Release},
-        Arc, SpinLock,
+        Arc, SetOnce, SpinLock,
     },
 };
 
@@ -103,9 +103,12 @@ pub(crate) struct FileShadow {
     /// Keeps the file, its inode and its `address_space` alive while the
     /// shadow refers to them (never longer than its last shadowed VMA).
     pub(crate) file: FileRef,
-    /// The file's locks under every lock design (`None`: their allocation
-    /// failed; the shadow itself is still exact).
-    pub(crate) locks: Option<Arc<FileLocks>>,
+    /// The file's locks under every lock design, made at the file's first
+    /// replayed event ([`Shadow::replay_locks`]): the `shadow` mode, which
+    /// replays nothing, makes and frees none (empty also after an
+    /// allocation failure, retried at the next replayed event; the shadow
+    /// itself stays exact).
+    pub(crate) locks: SetOnce<Arc<FileLocks>>,
     /// The trees. See the module doc for why this lock is uncontended.
     #[pin]
     pub(crate) state: SpinLock<FileState>,
@@ -135,7 +138,8 @@ pub(crate) enum Ctr {
     AllocFailures,
     /// VMAs not shadowed because `max_files` files are shadowed.
     FileLimit,
-    /// Files shadowed without locks (their allocation failed).
+    /// Replayed events dropped because the file's locks could not be made
+    /// (their allocation failed).
     LockAlloc,
     /// Rebuilds (policy changes).
     Rebuilds,
@@ -155,10 +159,13 @@ pub(crate) enum Ctr {
     PlacedDup,
     /// Trees searched for a VMA beyond the first guess.
     SearchMisses,
+    /// File shadows created (a file's first shadowed VMA; again after its
+    /// last one left): those released are this minus the live ones.
+    FilesCreated,
 }
 
 /// Number of [`Ctr`]s.
-pub(crate) const NCTR: usize = 18;
+pub(crate) const NCTR: usize = 19;
 
 impl Ctr {
     /// Every counter with its name in `stats`.
@@ -181,6 +188,7 @@ impl Ctr {
         (Ctr::PlacedRecord, "placed.record"),
         (Ctr::PlacedDup, "placed.dup"),
         (Ctr::SearchMisses, "shadow.search_misses"),
+        (Ctr::FilesCreated, "shadow.files_created"),
     ];
 }
 
@@ -506,7 +514,7 @@ impl Shadow {
     }
 
     /// Creates the shadow of the file of `v` (not in the table yet).
-    fn new_file(&self, v: &VmaView, cpu: u32) -> Result<Arc<FileShadow>> {
+    fn new_file(&self, v: &VmaView) -> Result<Arc<FileShadow>> {
         let ntrees = self.ntrees.load(Relaxed).max(1);
         let mut trees = KVec::with_capacity(ntrees as usize, ATOMIC)?;
         let nr_nodes = crate::nr_node_ids().max(1);
@@ -522,17 +530,13 @@ impl Shadow {
                 ATOMIC,
             )?;
         }
-        let locks = FileLocks::new(ntrees as usize).ok();
-        if locks.is_none() {
-            self.count(cpu, Ctr::LockAlloc);
-        }
         // SAFETY: `v`'s file is the file of a live VMA.
         let file = unsafe { FileRef::get(v.file()) };
         Arc::pin_init(
             try_pin_init!(FileShadow {
                 mapping: v.mapping(),
                 file,
-                locks,
+                locks: SetOnce::new(),
                 state <- new_spinlock!(FileState {
                     trees,
                     total: 0,
@@ -561,7 +565,7 @@ impl Shadow {
             return None;
         }
         let m = held.mapping();
-        let made = self.new_file(v, cpu).and_then(|f| {
+        let made = self.new_file(v).and_then(|f| {
             let p = Arc::as_ptr(&f);
             Ok((p, RBTreeNode::new(m, f, ATOMIC)?))
         });
@@ -578,6 +582,7 @@ impl Shadow {
             self.nfiles.fetch_sub(1, Relaxed);
         }
         drop(replaced);
+        self.count(cpu, Ctr::FilesCreated);
         // SAFETY: just put in the table, which only a holder of `m`'s real
         // lock (this task, while `held` lives) changes: see `lookup_held`.
         Some(unsafe { &*p })
@@ -655,6 +660,29 @@ impl Shadow {
         guess: usize,
     ) -> Option<usize> {
         self.search(cpu, st, guess, |t| t.remove(start, key))
+    }
+
+    /// `file`'s locks for a replay (its `ntrees` trees), made at its first
+    /// replayed event. Links and unlinks are serialised by the real lock
+    /// held for write; a walk's tap (the real lock held for read, or about
+    /// to be) can race with another walk or with a link: the loser's copy
+    /// is freed, and if the winner's is not published yet the loser's
+    /// event is not replayed. That, and an
+    /// allocation failure (retried at the next replayed event), are counted
+    /// in `drop.lock_alloc`. Called with no shadow lock held.
+    fn replay_locks(&self, cpu: u32, file: &FileShadow, ntrees: usize) -> Option<Arc<FileLocks>> {
+        if let Some(l) = file.locks.as_ref() {
+            return Some(l.clone());
+        }
+        if let Ok(l) = FileLocks::new(ntrees) {
+            // Losing the race drops ours (`kfree`: any context).
+            file.locks.populate(l);
+        }
+        let l = file.locks.as_ref().cloned();
+        if l.is_none() {
+            self.count(cpu, Ctr::LockAlloc);
+        }
+        l
     }
 
     /// Where the policy puts `vma` in `st` now.
@@ -735,8 +763,11 @@ impl Shadow {
         if seeding {
             self.count(cpu, Ctr::Seeded);
         }
-        let locks = file.locks.as_ref().filter(|_| replay);
-        locks.map(|l| (l.clone(), tree as u32))
+        drop(guard);
+        if !replay {
+            return None;
+        }
+        Some((self.replay_locks(cpu, file, n)?, tree as u32))
     }
 
     fn unknown_remove(&self, cpu: u32) {
@@ -779,14 +810,17 @@ impl Shadow {
         }
         self.count(cpu, Ctr::Unlinked);
         self.memo.removed(task, vma, tree as u32);
-        let locks = file.locks.as_ref().filter(|_| replay);
-        let locks = locks.map(|l| (l.clone(), tree as u32));
-        if st_ref.total == 0 {
+        let (n, last, degraded) = (st_ref.trees.len(), st_ref.total == 0, st_ref.degraded);
+        drop(st);
+        let locks = if replay {
+            self.replay_locks(cpu, file, n).map(|l| (l, tree as u32))
+        } else {
+            None
+        };
+        if last {
             // Degraded or not: the shadow never keeps the file alive past
             // its last shadowed VMA (not the file's last reference: the
             // VMA being unlinked still holds one).
-            let degraded = st_ref.degraded;
-            drop(st);
             let p: *const FileShadow = file;
             self.release(cpu, held, p, degraded);
         }
@@ -795,27 +829,32 @@ impl Shadow {
 
     /// The real kernel walks the rmap of `mapping` over page offsets
     /// `start..=last`: the same interval query over every shadow tree.
-    /// Returns the file's locks and the VMAs found.
+    /// Returns, when `replay`, the file's locks and the VMAs found.
     pub(crate) fn walk(
         &self,
         cpu: u32,
         mapping: usize,
         start: u64,
         last: u64,
+        replay: bool,
     ) -> Option<(Arc<FileLocks>, u64)> {
         if !self.is_active() {
             return None;
         }
         let file = self.lookup(mapping)?;
         let mut found = 0u64;
-        {
+        let n = {
             let st = file.state.lock();
             for t in st.trees.iter() {
                 t.itree.query(start, last, &mut |_| found += 1);
             }
-        }
+            st.trees.len()
+        };
         self.count(cpu, Ctr::Walks);
-        Some((file.locks.clone()?, found))
+        if !replay {
+            return None;
+        }
+        Some((self.replay_locks(cpu, &file, n)?, found))
     }
 
     /// `vm_area_dup(orig)` in `task`: remembered for the task's next link.

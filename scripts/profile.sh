@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# profile.sh [-d SECONDS] [-F HZ] [-f perf|debug] [TOPOLOGY] [MODE...]
+# profile.sh [-d SECONDS] [-F HZ] [-f perf|debug] [-m] [TOPOLOGY] [MODE...]
 #                                  — where the module's time goes, by symbol
 #
 # Boots one guest (default 1n2c) on the perf kernel and, for each tap MODE
@@ -13,17 +13,22 @@
 # kernel functions it calls: slab, spinlocks) show which part of it costs.
 #
 # A diagnostic, not a benchmark: sampling moves the numbers a little, and
-# one storm per mode gives no interval (scripts/overhead.sh does).
+# one storm per mode gives no interval (scripts/overhead.sh does). Modes may
+# repeat (e.g. empty shadow shadow empty): scripts/perloop.py then prints,
+# per storm and per mode, the CPU time per loop (idle excluded) and the
+# same relative to the storm's own ld.so time.
+# -m: the storm runs from an in-memory copy of its program (execl_storm -m).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-secs=10 freq=1999 flavor=perf
-while getopts "d:F:f:" o; do
+secs=10 freq=1999 flavor=perf mem=
+while getopts "d:F:f:m" o; do
 	case $o in
 	d) secs=$OPTARG ;;
 	F) freq=$OPTARG ;;
 	f) flavor=$OPTARG ;;
-	*) die "usage: profile.sh [-d SECONDS] [-F HZ] [-f perf|debug] [TOPOLOGY] [MODE...]" ;;
+	m) mem=1 ;;
+	*) die "usage: profile.sh [-d SECONDS] [-F HZ] [-f perf|debug] [-m] [TOPOLOGY] [MODE...]" ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -34,5 +39,11 @@ rs_need_int SECONDS "$secs" 1
 rs_need_int HZ "$freq" 1
 
 rs_build "$flavor"
+log=$(mktemp "${TMPDIR:-/var/tmp}/rs-profile.XXXXXX")
+trap 'rm -f "$log"' EXIT
 "$RS_REPO/scripts/vm.sh" -t 3600 "$topo" "$flavor" \
-	"RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_MODES=$(printf %q "$modes") RS_SECS=$secs RS_FREQ=$freq bash scripts/guest/profile.sh"
+	"RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_MODES=$(printf %q "$modes") RS_SECS=$secs RS_FREQ=$freq RS_STORM_MEM=$mem bash scripts/guest/profile.sh" |
+	tee "$log"
+# Per-loop CPU time of each storm, also relative to its ld.so time (a speed
+# proxy from the same storm: TCG's speed drifts between storms).
+rs_chroot python3 "$RS_REPO/scripts/perloop.py" <"$log"

@@ -7,6 +7,7 @@
 #   RS_MODES  tap modes to profile, in order (e.g. "empty shadow")
 #   RS_SECS   seconds of execl storm per mode
 #   RS_FREQ   perf's sampling frequency (Hz per CPU)
+#   RS_STORM_MEM  1: the storm runs from a memfd copy (execl_storm -m)
 #
 # The module loaded once (policy node,nodes); per mode: the mode set,
 # handler timing off, one execl storm (one process per vCPU) under
@@ -17,13 +18,15 @@ set -euo pipefail
 . "$(dirname "$0")/../../selftests/lib.sh"
 D=$RS_DEBUGFS
 n=$(nproc)
+mem_arg=
+[ "${RS_STORM_MEM:-}" = 1 ] && mem_arg=-m
 insmod "$RS_KO" policy=node,nodes
 for mode in $RS_MODES; do
 	echo "$mode" >"$D/mode"
 	echo timing off >"$D/mode"
 	data=/tmp/perf-$mode.data
 	perf record -q -o "$data" -e cpu-clock -F "$RS_FREQ" -a -g -- \
-		selftests/out/execl_storm -n "$n" -d "$RS_SECS" -p cpu 2>&1 |
+		selftests/out/execl_storm -n "$n" -d "$RS_SECS" -p cpu ${mem_arg:+"$mem_arg"} 2>&1 |
 		sed "s/^/P $mode storm /"
 	# Reported while the module is loaded: its symbols come from
 	# /proc/kallsyms, which loses them at rmmod.
@@ -32,6 +35,13 @@ for mode in $RS_MODES; do
 			--percent-limit 0.2 >/tmp/report.txt 2>/dev/null
 		grep -v '^#' /tmp/report.txt | grep -v '^$' | sed "s/^/P $mode $sort /"
 	done
+	# The real kernel's sleeping locks (rwsems, mutexes: their slow paths
+	# and optimistic spinning), self time: a shadow that lengthens the
+	# real i_mmap_rwsem's hold (its file taps run under it) shows here.
+	perf report -i "$data" --stdio --no-children -g none --sort sym \
+		--percent-limit 0.01 >/tmp/report.txt 2>/dev/null
+	grep -E 'rwsem|osq_|down_(read|write)|up_(read|write)|mutex|spin_on_owner' /tmp/report.txt |
+		sed "s/^/P $mode lock /"
 	# The module's own symbols (self time, percent of all samples).
 	perf report -i "$data" --stdio --no-children -g none --sort sym \
 		--dsos '[rmap_shadow]' --kallsyms /proc/kallsyms --percent-limit 0.01 >/tmp/report.txt 2>/dev/null
