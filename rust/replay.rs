@@ -37,7 +37,7 @@ use crate::{
     policy::hash_ptr,
     sys, Shared,
 };
-use core::cell::UnsafeCell;
+use core::{cell::UnsafeCell, marker::PhantomData};
 use kernel::{
     bindings,
     prelude::*,
@@ -78,11 +78,11 @@ struct Body {
 /// # Invariants
 ///
 /// `owner` is 0 (free) or the address of the task that claimed it; only
-/// that task reads or writes `cb` and `body` until it sets `owner` back to
-/// 0 (in [`run_pending`], or when queueing fails). While owned and queued,
-/// the task-work list holds `cb`, the record holds a module reference, and
-/// `body.shared` points to the live [`Shared`] (kept alive by the module
-/// reference, or at a failed load by [`drain`]).
+/// that task reads or writes `cb` and `body`, through a [`Claim`], until it
+/// gives the record back (in [`run_pending`], or when queueing fails).
+/// While owned and queued, the task-work list holds `cb`, the record holds
+/// a module reference, and `body.shared` points to the live [`Shared`]
+/// (kept alive by the module reference, or at a failed load by [`drain`]).
 #[repr(C)]
 struct Record {
     /// First: the task-work callback finds the record from it.
@@ -91,11 +91,95 @@ struct Record {
     body: UnsafeCell<Body>,
 }
 
-// SAFETY: `cb` and `body` are only touched by the record's owner (type
-// invariant); `owner` is atomic. `Arc<FileLocks>` is `Send`.
+// SAFETY: `cb` and `body` are only touched through a [`Claim`], which only
+// the record's owner holds (type invariant); `owner` is atomic.
+// `Arc<FileLocks>` is `Send`.
 unsafe impl Sync for Record {}
 // SAFETY: as above.
 unsafe impl Send for Record {}
+
+impl Record {
+    /// The record, if `task` owns it already (its pending record).
+    fn mine(&self, task: usize) -> Option<Claim<'_>> {
+        // INVARIANT: the owner word is `task`, and only `task` (current, the
+        // caller) ever sets it back to 0: the record is ours until then.
+        (task != 0 && self.owner.load(Relaxed) == task).then_some(Claim {
+            rec: self,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// The record claimed for `task` (current), if it was free.
+    fn claim(&self, task: usize) -> Option<Claim<'_>> {
+        // INVARIANT: the compare-and-swap from 0 makes `task` the owner;
+        // no other task touches `cb` or `body` until it is given back.
+        self.owner.cmpxchg(0, task, Acquire).ok().map(|_| Claim {
+            rec: self,
+            _not_send: PhantomData,
+        })
+    }
+}
+
+/// A record owned by the current task: the only way to its callback head
+/// and body. Giving it back ([`Claim::give_back`]) is explicit; dropping a
+/// claim keeps the record owned (queued records stay owned until their
+/// callback runs).
+///
+/// # Invariants
+///
+/// The current task owns `rec` (its owner word is this task) for as long as
+/// the claim lives; the claim stays in this task (not `Send`).
+#[must_use = "a claimed record is given back with `give_back`, or stays owned"]
+struct Claim<'a> {
+    rec: &'a Record,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<'a> Claim<'a> {
+    /// The claim of the record whose callback head is `cb`, in its callback.
+    ///
+    /// # Safety
+    ///
+    /// `cb` is the `cb` of a [`Record`] of a live pool that the current task
+    /// queued (and so owns), and the returned claim does not outlive the
+    /// pool.
+    unsafe fn from_queued(cb: *mut bindings::callback_head) -> Self {
+        // SAFETY: `cb` is the first field of a `Record` (`repr(C)`) of a live
+        // pool (the caller's contract).
+        let rec = unsafe { &*cb.cast::<Record>() };
+        // INVARIANT: the current task queued it, so owns it.
+        Self {
+            rec,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The body, ours alone while the claim lives.
+    fn body(&mut self) -> &mut Body {
+        // SAFETY: only the owner touches `body` (type invariants of `Record`
+        // and `Self`), and `&mut self` makes this the claim's one borrow.
+        unsafe { &mut *self.rec.body.get() }
+    }
+
+    /// The callback head, set to call `func`, for `task_work_add()` (the
+    /// task-work list holds it once queued). Only for a record not queued.
+    fn armed_cb(
+        &mut self,
+        func: unsafe extern "C" fn(*mut bindings::callback_head),
+    ) -> *mut bindings::callback_head {
+        // SAFETY: only the owner touches `cb` (type invariants), and a
+        // record being queued is not on the task-work list yet.
+        let cb = unsafe { &mut *self.rec.cb.get() };
+        cb.next = core::ptr::null_mut();
+        cb.func = Some(func);
+        cb
+    }
+
+    /// Gives the record back (it may be claimed by another task at once).
+    fn give_back(self) {
+        self.rec.owner.store(0, Release);
+    }
+}
 
 /// Replay counters, per CPU (indices of [`Ctr`]).
 #[derive(Clone, Copy)]
@@ -242,18 +326,13 @@ pub(crate) fn queue(sh: &Shared, locks: &Arc<FileLocks>, op: Op, tree: u32, hold
         r.count(Ctr::Memalloc);
     }
     let me = task as usize;
-    // The task's own pending record: coalesce.
-    if let Some(rec) = r.near(me).find(|rec| rec.owner.load(Relaxed) == me) {
-        // SAFETY: we own the record (its owner word is us: type
-        // invariant), and its callback runs in this task, not now.
-        let body = unsafe { &mut *rec.body.get() };
-        add(r, body, locks, op, tree, hold_ns);
+    // The task's own pending record: coalesce (its callback runs in this
+    // task, not now).
+    if let Some(mut mine) = r.near(me).find_map(|rec| rec.mine(me)) {
+        add(r, mine.body(), locks, op, tree, hold_ns);
         return;
     }
-    let Some(rec) = r
-        .near(me)
-        .find(|rec| rec.owner.cmpxchg(0, me, Acquire).is_ok())
-    else {
+    let Some(mut rec) = r.near(me).find_map(|rec| rec.claim(me)) else {
         r.count(Ctr::PoolBusy);
         return;
     };
@@ -262,32 +341,31 @@ pub(crate) fn queue(sh: &Shared, locks: &Arc<FileLocks>, op: Op, tree: u32, hold
     // for a task that may block in its syscall after queueing.
     if !crate::sys::module_get() {
         // Unload in progress.
-        rec.owner.store(0, Release);
+        rec.give_back();
         r.count(Ctr::Skipped);
         return;
     }
-    // SAFETY: claimed just above: ours alone until we give it back.
-    let body = unsafe { &mut *rec.body.get() };
+    let body = rec.body();
     body.shared = sh;
     body.n = 0;
     add(r, body, locks, op, tree, hold_ns);
-    // SAFETY: ours (claimed); the list owns `cb` once queued.
-    let cb = unsafe { &mut *rec.cb.get() };
-    cb.next = core::ptr::null_mut();
-    cb.func = Some(run_pending);
+    let cb = rec.armed_cb(run_pending);
     let notify = bindings::task_work_notify_mode_TWA_RESUME;
     // SAFETY: `cb` is initialised and stays valid (the pool lives until
     // every record is free: `drain`); on success the callback runs once on
-    // `task` (current).
+    // `task` (current), which keeps the record owned until then.
     let ret = unsafe { bindings::task_work_add(task, cb, notify) };
     if ret != 0 {
         // Exiting past exit_task_work(): the callback will never run.
         r.count(Ctr::Skipped);
-        release(body);
-        rec.owner.store(0, Release);
+        release(rec.body());
+        rec.give_back();
         crate::sys::module_put();
         return;
     }
+    // The record stays owned (the claim is dropped, not given back) until
+    // `run_pending` gives it back.
+    drop(rec);
     r.count(Ctr::Records);
 }
 
@@ -333,12 +411,12 @@ fn release(body: &mut Body) {
 /// Only called by the task-work core, once, with the `cb` of a [`Record`]
 /// queued by [`queue`].
 unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
-    // SAFETY: `cb` is the first field of a `Record` (`repr(C)`) of the pool,
-    // which outlives every queued record (type invariant).
-    let rec = unsafe { &*cb.cast::<Record>() };
-    // SAFETY: this task owns the record (type invariant).
-    let body = unsafe { &mut *rec.body.get() };
-    // SAFETY: valid while the record is queued (type invariant).
+    // SAFETY: the task-work core calls this once, in the task that queued
+    // `cb` (a record of the pool, which outlives every queued record: type
+    // invariant of `Record`); the claim ends in this function.
+    let mut rec = unsafe { Claim::from_queued(cb) };
+    let body = rec.body();
+    // SAFETY: valid while the record is queued (type invariant of `Record`).
     let sh = unsafe { &*body.shared };
     let r = &sh.replays;
     // Test switch: the first operation replayed by the thread group that
@@ -381,7 +459,7 @@ unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
     // Gives the record back, then the module reference. From here rmmod
     // may proceed; the few instructions left in this module's text are
     // covered by the RCU Tasks grace period of `drain()`.
-    rec.owner.store(0, Release);
+    rec.give_back();
     crate::sys::module_put();
 }
 

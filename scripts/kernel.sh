@@ -3,7 +3,8 @@
 #
 # kernel.sh FLAVOR [--print-dir]
 #
-# Build (or reuse) the Rust-enabled 7.3 test kernel of FLAVOR (perf|debug)
+# Build (or reuse) the Rust-enabled 7.3 test kernel of FLAVOR (perf|debug,
+# or lockstat: perf with /proc/lock_stat, for scripts/lockstat.sh -f)
 # in $RMAP_SHADOW_CACHE/kernels/. The config is generated, never committed:
 #   make allnoconfig with KCONFIG_ALLCONFIG = scripts/kconfig/base.config
 #       + scripts/kconfig/rmap-shadow.config + scripts/kconfig/FLAVOR.config
@@ -11,15 +12,15 @@
 # The build directory is keyed by (linux-source version, fragments, RECIPE
 # below, toolchain versions): change any and a new kernel is built.
 #
-# Both flavors are built with LLVM=1: CONFIG_RUST depends on !KASAN ||
-# CC_IS_CLANG, and one compiler for both keeps them comparable.
+# Every flavor is built with LLVM=1: CONFIG_RUST depends on !KASAN ||
+# CC_IS_CLANG, and one compiler for all keeps them comparable.
 #
 # --print-dir prints the build directory of a complete build (or fails).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 flavor=${1:-}
-case "$flavor" in perf|debug) ;; *) die "usage: kernel.sh perf|debug [--print-dir]" ;; esac
+case "$flavor" in perf|debug|lockstat) ;; *) die "usage: kernel.sh perf|debug|lockstat [--print-dir]" ;; esac
 print_dir=${2:-}
 
 frags=("$RS_REPO/scripts/kconfig/base.config" "$RS_REPO/scripts/kconfig/rmap-shadow.config"

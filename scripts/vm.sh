@@ -3,7 +3,7 @@
 #
 # vm.sh [-t SECONDS] [-a KERNEL_ARG]... TOPOLOGY FLAVOR CMD...
 #
-# Boot the FLAVOR (perf|debug) test kernel with virtme-ng in TOPOLOGY and run
+# Boot the FLAVOR (perf|debug|lockstat) test kernel with virtme-ng in TOPOLOGY and run
 # CMD inside (through bash -c), with the repository visible read-write at the
 # same path, and the cache read-only at /cache (kernel sources, for
 # kselftest's lib.mk). The guest's root is the toolchain root (read-only, with

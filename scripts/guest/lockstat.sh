@@ -18,12 +18,48 @@
 # real_*: the lockdep class &mapping->i_mmap_rwsem, read and write sides
 # summed (/proc/lock_stat; times in µs as it prints them); shadow_*: the
 # `* single` row of debugfs locks (every shadowed file's replayed lock).
+#
+# With RS_HOLD=1, instead: the real lock with the module's taps inside it.
+# Per repetition the configurations unloaded (nothing loaded), empty
+# (`mode empty`: the probes armed, handlers returning at once) and shadow
+# (`mode shadow`), in shuffled order, one storm each (one process per vCPU,
+# pinned, the program in memory: execl_storm -m), lock statistics cleared
+# before it; one line per storm:
+#   K topo rep cfg loops loops_per_sec w_contended w_wait_us w_acq w_hold_us
+#     r_contended r_wait_us r_acq r_hold_us
+# w_* / r_*: the write / read side of &mapping->i_mmap_rwsem. The file taps
+# run while the kernel holds that lock for write: their time is in w_hold.
 set -euo pipefail
 . "$(dirname "$0")/../../selftests/lib.sh"
 D=$RS_DEBUGFS
 n=$(nproc)
 [ -r /proc/lock_stat ] || { echo "lockstat: no /proc/lock_stat (CONFIG_LOCK_STAT)" >&2; exit 1; }
 was=$(cat /proc/sys/kernel/lock_stat)
+if [ "${RS_HOLD:-0}" = 1 ]; then
+	side() {
+		# A class without read acquisitions prints one line, without -W.
+		awk -v s="$1" '$1 == "&mapping->i_mmap_rwsem-" s ":" || (s == "W" && $1 == "&mapping->i_mmap_rwsem:") { c += $3; w += $6; a += $9; h += $12 }
+		     END { printf "%d %.2f %d %.2f", c, w, a, h }' /proc/lock_stat
+	}
+	loaded() { grep -q "^rmap_shadow " /proc/modules; }
+	echo 1 >/proc/sys/kernel/lock_stat
+	for rep in $(seq 1 "$RS_REPS"); do
+		for cfg in $(printf '%s\n' unloaded empty shadow | shuf); do
+			if [ "$cfg" = unloaded ]; then
+				if loaded; then rmmod rmap_shadow; fi
+			else
+				loaded || insmod "$RS_KO" policy=node,nodes
+				echo "$cfg" >"$D/mode"
+			fi
+			echo 0 >/proc/lock_stat
+			res=$("$RS_BIN/execl_storm" -n "$n" -d "$RS_SECS" -p cpu -m | sed -n 's/.* loops=\([0-9]*\) loops_per_sec=\([0-9.]*\).*/\1 \2/p')
+			echo "K $RS_TOPO $rep $cfg $res $(side W) $(side R)"
+		done
+	done
+	echo "$was" >/proc/sys/kernel/lock_stat
+	if loaded; then rmmod rmap_shadow; fi
+	exit 0
+fi
 insmod "$RS_KO" policy=node,nodes
 echo all >"$D/mode"
 echo single >"$D/locks"
