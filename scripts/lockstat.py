@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 """The real i_mmap_rwsem beside the replayed `single` design.
 
-lockstat.py RAW OUTDIR
+lockstat.py RAW OUTDIR [FLAVOR]
 
-RAW holds scripts/guest/lockstat.sh's lines:
+FLAVOR (debug, the default, or lockstat) is the kernel the lines came from,
+named in the report. RAW holds scripts/guest/lockstat.sh's lines:
 
   L topo rep procs loops loops_per_sec real_contended real_wait_us real_acq
     real_hold_us shadow_acq shadow_contended shadow_wait_ns shadow_hold_ns
@@ -38,10 +39,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import labstats as ls  # noqa: E402
 
 
-def hold_md(krows):
+def hold_md(krows, kernel):
     """The -H section: the real lock with the taps inside it."""
     md = ["# The real i_mmap_rwsem with the module's taps inside it", "",
-          "The lockdep class `&mapping->i_mmap_rwsem` (every file's), write (W) and read (R) "
+          f"{kernel}. The lockdep class `&mapping->i_mmap_rwsem` (every file's), write (W) and read (R) "
           "sides, from /proc/lock_stat cleared before each storm (one process per vCPU, pinned, "
           "the storm's program in memory). The file taps run while the kernel holds the lock "
           "for write: their time is inside W hold. Per loop and per acquisition: mean ± 95 % t "
@@ -84,7 +85,15 @@ def hold_md(krows):
     return md
 
 
-def main(raw, outdir):
+FLAVORS = {
+    "debug": "Debug kernel (lockdep, KASAN, LOCK_STAT)",
+    "lockstat": "lockstat kernel (the perf flavor plus LOCK_STAT: lockdep's acquisition "
+                "tracking without lock proving or KASAN)",
+}
+
+
+def main(raw, outdir, flavor="debug"):
+    kernel = FLAVORS[flavor]
     rows = []
     krows = []
     with open(raw) as f:
@@ -103,23 +112,23 @@ def main(raw, outdir):
     if not rows and not krows:
         sys.exit("lockstat.py: no L or K lines in " + raw)
     if krows:
-        md = hold_md(krows)
+        md = hold_md(krows, kernel)
         if rows:
             md.append("")
     else:
         md = []
     if rows:
-        md += replay_md(rows)
+        md += replay_md(rows, kernel)
     text = "\n".join(md) + "\n"
     with open(os.path.join(outdir, "lockstat.md"), "w") as f:
         f.write(text)
     print(text)
 
 
-def replay_md(rows):
+def replay_md(rows, kernel):
     """The real lock beside the replayed `single` design."""
     md = ["# The real i_mmap_rwsem beside the replayed `single` design", "",
-          "Debug kernel (lockdep, KASAN: both locks slowed alike). real: the lockdep class "
+          f"{kernel}: both locks slowed alike. real: the lockdep class "
           "`&mapping->i_mmap_rwsem` (every file's, read and write); replay: the `single` "
           "design's lock of every shadowed file, replayed at return to user space. Per execl "
           "loop: mean ± 95 % t interval over repetitions; replay / real: paired per storm.", ""]
@@ -158,6 +167,6 @@ def replay_md(rows):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: lockstat.py RAW OUTDIR")
-    main(sys.argv[1], sys.argv[2])
+    if len(sys.argv) not in (3, 4) or (len(sys.argv) == 4 and sys.argv[3] not in FLAVORS):
+        sys.exit("usage: lockstat.py RAW OUTDIR [debug|lockstat]")
+    main(*sys.argv[1:])

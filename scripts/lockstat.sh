@@ -70,7 +70,7 @@ work=$RS_REPO/.vm/lockstat.$$
 rm -rf "$work"
 mkdir -p "$work"
 cp "$raw" "$work/raw.txt"
-rs_chroot python3 "$RS_REPO/scripts/lockstat.py" "$work/raw.txt" "$work"
+rs_chroot python3 "$RS_REPO/scripts/lockstat.py" "$work/raw.txt" "$work" "$flavor"
 cp "$work"/* "$out"/
 rm -rf "$work"
 log "lockstat report: $out/lockstat.md"
