@@ -3,7 +3,7 @@
 # Out-of-tree build of rmap_shadow.ko, the kbuild way, inside the toolchain
 # root (scripts/toolchain.sh). Kbuild itself reads ./Kbuild.
 #
-#   make [FLAVOR=perf|debug] [KDIR=<kernel build dir>] [TOOLCHAIN=root|host] [CLIPPY=1]
+#   make [FLAVOR=perf|debug|lockstat] [KDIR=<kernel build dir>] [TOOLCHAIN=root|host] [CLIPPY=1]
 #        [RMAP_SHADOW_UNCHECKED_WALK=1]  # build without mm/rmap.c (no check
 #                                        # of __rmap_walk_file's prototype)
 #        [RS_PROTO_SELFTEST=1]           # test.sh: a wrong prototype must fail

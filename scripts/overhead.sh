@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# overhead.sh [-b BOOTS] [-r REPS] [-d SECONDS] [-f perf|debug] [-B BASE_KO] [-p A/B] [-m] [-o DIR] [TOPOLOGY...]
+# overhead.sh [-b BOOTS] [-r REPS] [-d SECONDS] [-f perf|debug] [-B BASE_KO] [-p A/B] [-m] [-M] [-o DIR] [TOPOLOGY...]
 #                                       — what the module costs the workload
 #
 # For each topology (default 1n2c 2n2c) and each of BOOTS boots (default 2)
@@ -31,14 +31,18 @@
 #
 # With -m the storms run from an in-memory copy of execl_storm
 # (execl_storm -m): no exec waits on the repository's uncached 9p mount.
+# -M (implies -m) puts the libraries it loads in memory too: each (ld.so,
+# libc) is copied to a tmpfs in the guest and bind-mounted over itself, so
+# no exec of the storm touches 9p at all.
 #
 # A benchmark: not part of scripts/test.sh. With 2 host cores, only 1n2c and
 # 2n2c guests are free of vCPU oversubscription.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-boots=2 reps=10 secs=5 flavor=perf out='' base='' abba='' mem=0
-while getopts "b:r:d:f:B:p:o:m" o; do
+boots=2 reps=10 secs=5 flavor=perf out='' base='' abba='' mem=0 libs=0
+usage="usage: overhead.sh [-b BOOTS] [-r REPS] [-d SECONDS] [-f perf|debug] [-B BASE_KO] [-p A/B] [-m] [-M] [-o DIR] [TOPOLOGY...]"
+while getopts "b:r:d:f:B:p:o:mM" o; do
 	case $o in
 	b) boots=$OPTARG ;;
 	r) reps=$OPTARG ;;
@@ -48,7 +52,8 @@ while getopts "b:r:d:f:B:p:o:m" o; do
 	p) abba=${OPTARG/\// } ;;
 	o) out=$OPTARG ;;
 	m) mem=1 ;;
-	*) die "usage: overhead.sh [-b BOOTS] [-r REPS] [-d SECONDS] [-f perf|debug] [-B BASE_KO] [-p A/B] [-m] [-o DIR] [TOPOLOGY...]" ;;
+	M) mem=1 libs=1 ;;
+	*) die "$usage" ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -89,7 +94,7 @@ for topo in "${topos[@]}"; do
 	for boot in $(seq 1 "$boots"); do
 		log "overhead: $topo boot $boot, $reps repetitions of $secs s per configuration"
 		"$RS_REPO/scripts/vm.sh" -t 7200 "$topo" "$flavor" \
-			"RS_TOPO=$topo RS_BOOT=$boot RS_REPS=$reps RS_SECS=$secs RS_HOST_CORES=$(nproc) RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_FLOOR_KO=$(printf %q "$RS_REPO/scripts/diag/floor.ko") RS_BASE_KO=$(printf %q "$base") RS_ABBA=$(printf %q "$abba") RS_STORM_MEM=$mem bash scripts/guest/overhead.sh" |
+			"RS_TOPO=$topo RS_BOOT=$boot RS_REPS=$reps RS_SECS=$secs RS_HOST_CORES=$(nproc) RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_FLOOR_KO=$(printf %q "$RS_REPO/scripts/diag/floor.ko") RS_BASE_KO=$(printf %q "$base") RS_ABBA=$(printf %q "$abba") RS_STORM_MEM=$mem RS_STORM_LIBS_MEM=$libs bash scripts/guest/overhead.sh" |
 			tee -a "$raw" | grep -E '^O ' || die "overhead: the $topo guest (boot $boot) failed (see $raw)"
 	done
 done

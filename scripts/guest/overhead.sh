@@ -13,6 +13,10 @@
 #   RS_BASE_KO     optional: another build of the module (a baseline), run
 #                  as the configuration `base-shadow`
 #   RS_STORM_MEM   1: the storms run from a memfd copy (execl_storm -m)
+#   RS_STORM_LIBS_MEM  1: the libraries execl_storm loads (ld.so, libc) are
+#                  copied to a tmpfs and bind-mounted over themselves for
+#                  the run (printed as "M lib PATH"), so no exec of the
+#                  storm reads 9p
 #   RS_ABBA        optional: "A B", two of the configurations below; then
 #                  only these two run, as ABBA blocks (see below)
 #
@@ -94,6 +98,19 @@ elif [ "${RS_BPFTRACE:-1}" = 1 ] && rs_bpftrace_usable; then
 fi
 mem_arg=
 if [ "${RS_STORM_MEM:-0}" = 1 ]; then mem_arg=-m; fi
+libs_bound=()
+if [ "${RS_STORM_LIBS_MEM:-0}" = 1 ]; then
+	libdir=$(mktemp -d)
+	mount -t tmpfs -o size=256m rs-libs "$libdir"
+	while read -r lib; do
+		real=$(readlink -f "$lib")
+		cp "$real" "$libdir/"
+		mount --bind "$libdir/$(basename "$real")" "$real"
+		libs_bound+=("$real")
+		echo "M lib $real"
+	done < <(ldd selftests/out/execl_storm | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+	[ ${#libs_bound[@]} -ge 2 ] || { echo "overhead: RS_STORM_LIBS_MEM: found only ${#libs_bound[@]} libraries" >&2; exit 1; }
+fi
 storm() {
 	selftests/out/execl_storm -n "$n" -d "$RS_SECS" -p cpu ${mem_arg:+"$mem_arg"} |
 		sed -n 's/.*loops_per_sec=\([0-9.]*\).*/\1/p'
@@ -189,3 +206,5 @@ done
 want rmap
 sed "s/^/S $RS_TOPO $RS_BOOT /" "$D/stats"
 want none
+for real in "${libs_bound[@]}"; do umount "$real"; done
+if [ ${#libs_bound[@]} -gt 0 ]; then umount "$libdir" && rmdir "$libdir"; fi
