@@ -209,5 +209,6 @@ done
 want rmap
 sed "s/^/S $RS_TOPO $RS_BOOT /" "$D/stats"
 want none
-for real in "${libs_bound[@]}"; do umount "$real"; done
-if [ ${#libs_bound[@]} -gt 0 ]; then umount "$libdir" && rmdir "$libdir"; fi
+# Lazily: the guest's running shells map the bound libc.
+for real in "${libs_bound[@]}"; do umount -l "$real"; done
+if [ ${#libs_bound[@]} -gt 0 ]; then umount -l "$libdir"; fi
