@@ -32,8 +32,9 @@
 # With -m the storms run from an in-memory copy of execl_storm
 # (execl_storm -m): no exec waits on the repository's uncached 9p mount.
 # -M (implies -m) puts the libraries it loads in memory too: each (ld.so,
-# libc) is copied to a tmpfs in the guest and bind-mounted over itself, so
-# no exec of the storm touches 9p at all.
+# libc) and /etc/ld.so.cache is copied to a tmpfs in the guest and
+# bind-mounted over itself, so no exec of the storm reads a file's content
+# over 9p (path lookups still pass the root's cached 9p directories).
 #
 # A benchmark: not part of scripts/test.sh. With 2 host cores, only 1n2c and
 # 2n2c guests are free of vCPU oversubscription.

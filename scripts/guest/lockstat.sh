@@ -35,12 +35,20 @@ D=$RS_DEBUGFS
 n=$(nproc)
 [ -r /proc/lock_stat ] || { echo "lockstat: no /proc/lock_stat (CONFIG_LOCK_STAT)" >&2; exit 1; }
 was=$(cat /proc/sys/kernel/lock_stat)
+# lockclass SUFFIX: "contentions wait_us acquisitions hold_us" of the
+# i_mmap_rwsem class's /proc/lock_stat lines whose name ends in SUFFIX (an
+# ERE: a class with read acquisitions prints a -W and a -R line, one
+# without only the plain name).
+lockclass() {
+	awk -v re="^&mapping->i_mmap_rwsem$1:\$" '$1 ~ re { c += $3; w += $6; a += $9; h += $12 }
+	     END { printf "%d %.2f %d %.2f\n", c, w, a, h }' /proc/lock_stat
+}
+# storm PROCS [ARG...]: one execl storm, "loops loops_per_sec".
+storm() {
+	"$RS_BIN/execl_storm" -n "$1" -d "$RS_SECS" -p cpu "${@:2}" |
+		sed -n 's/.* loops=\([0-9]*\) loops_per_sec=\([0-9.]*\).*/\1 \2/p'
+}
 if [ "${RS_HOLD:-0}" = 1 ]; then
-	side() {
-		# A class without read acquisitions prints one line, without -W.
-		awk -v s="$1" '$1 == "&mapping->i_mmap_rwsem-" s ":" || (s == "W" && $1 == "&mapping->i_mmap_rwsem:") { c += $3; w += $6; a += $9; h += $12 }
-		     END { printf "%d %.2f %d %.2f", c, w, a, h }' /proc/lock_stat
-	}
 	loaded() { grep -q "^rmap_shadow " /proc/modules; }
 	echo 1 >/proc/sys/kernel/lock_stat
 	for rep in $(seq 1 "$RS_REPS"); do
@@ -52,8 +60,8 @@ if [ "${RS_HOLD:-0}" = 1 ]; then
 				echo "$cfg" >"$D/mode"
 			fi
 			echo 0 >/proc/lock_stat
-			res=$("$RS_BIN/execl_storm" -n "$n" -d "$RS_SECS" -p cpu -m | sed -n 's/.* loops=\([0-9]*\) loops_per_sec=\([0-9.]*\).*/\1 \2/p')
-			echo "K $RS_TOPO $rep $cfg $res $(side W) $(side R)"
+			res=$(storm "$n" -m)
+			echo "K $RS_TOPO $rep $cfg $res $(lockclass '(-W)?') $(lockclass -R)"
 		done
 	done
 	echo "$was" >/proc/sys/kernel/lock_stat
@@ -64,17 +72,13 @@ insmod "$RS_KO" policy=node,nodes
 echo all >"$D/mode"
 echo single >"$D/locks"
 echo 1 >/proc/sys/kernel/lock_stat
-real() {
-	awk '$1 ~ /^&mapping->i_mmap_rwsem(-[WR])?:$/ { c += $3; w += $6; a += $9; h += $12 }
-	     END { printf "%d %.2f %d %.2f\n", c, w, a, h }' /proc/lock_stat
-}
 for rep in $(seq 1 "$RS_REPS"); do
 	for k in $(printf '%s\n' 1 2 4 | shuf); do
 		procs=$((k * n))
 		echo reset >"$D/locks"
 		echo 0 >/proc/lock_stat
-		res=$("$RS_BIN/execl_storm" -n "$procs" -d "$RS_SECS" -p cpu | sed -n 's/.* loops=\([0-9]*\) loops_per_sec=\([0-9.]*\).*/\1 \2/p')
-		r=$(real)
+		res=$(storm "$procs")
+		r=$(lockclass '(-[WR])?')
 		s=$(awk '$1 == "*" && $2 == "single" { print $4, $5, $6, $8 }' "$D/locks")
 		echo "L $RS_TOPO $rep $procs $res $r $s"
 	done
