@@ -72,6 +72,7 @@ TEST_F_TIMEOUT(module, locks_walks_take_every_tree, RS_TEST_TIMEOUT)
 	char path[4200], *buf, *m, *stats, lock[8], *slash;
 	struct rs_lock_row at, inf, it;
 	long long walks0, walks, d0 = 0;
+	cpu_set_t old;
 	volatile char sum = 0;
 	size_t i;
 	int fd;
@@ -93,6 +94,8 @@ TEST_F_TIMEOUT(module, locks_walks_take_every_tree, RS_TEST_TIMEOUT)
 	strcpy(slash, "/rs_walk.XXXXXX");
 	fd = mkstemp(path);
 	ASSERT_LE(0, fd);
+	/* Write, fault and page out on one CPU (see rs_pin_here). */
+	ASSERT_EQ(0, rs_pin_here(&old));
 	buf = malloc(len);
 	ASSERT_NE(NULL, buf);
 	memset(buf, 'x', len);
@@ -103,6 +106,7 @@ TEST_F_TIMEOUT(module, locks_walks_take_every_tree, RS_TEST_TIMEOUT)
 	for (i = 0; i < pages; i++)
 		sum += m[i * 4096];
 	ASSERT_EQ(0, madvise(m, len, MADV_PAGEOUT));
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(old), &old));
 	usleep(100 * 1000);
 	stats = rs_read_file(RS_DEBUGFS "/stats");
 	ASSERT_NE(NULL, stats);

@@ -651,11 +651,15 @@ static void loop_pageout(void *arg)
 	const char *path = arg;
 	int fd = open(path, O_RDONLY);
 	volatile char sum = 0;
+	cpu_set_t old;
 	char *m;
 	int i;
 
 	if (fd < 0)
 		_exit(2);
+	/* Fault and page out on one CPU (see rs_pin_here). */
+	if (rs_pin_here(&old))
+		_exit(4);
 	m = mmap(NULL, 16 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (m == MAP_FAILED)
@@ -663,6 +667,7 @@ static void loop_pageout(void *arg)
 	for (i = 0; i < 16; i++)
 		sum += m[i * PAGE];
 	madvise(m, 16 * PAGE, MADV_PAGEOUT);
+	sched_setaffinity(0, sizeof(old), &old);
 	munmap(m, 16 * PAGE);
 }
 

@@ -46,6 +46,11 @@ selftests() {
 	local log=$work/selftests.log
 	RMAP_SHADOW_KO="$clone/rmap_shadow.ko" make -s -C selftests KSRC="$RS_KSRC" run_tests >"$log" 2>&1
 	grep -E '^(not )?ok |^# (not )?ok ' "$log" | sed 's/^/# /'
+	# Each failed harness test's output from its RUN line to its FAIL
+	# line (assertions, TH_LOG), or the log is gone with $work and a flake
+	# cannot be told from a bug.
+	awk '/ RUN  /{n=0} {b[n++]=$0} / FAIL  /{for(i=0;i<n;i++)print b[i]; n=0}' "$log" |
+		tail -n 80 | sed 's/^/# failure detail: /'
 	local progs bad skips
 	progs=$(grep -cE '^ok [0-9]+ selftests: ' "$log")
 	bad=$(grep -cE '^not ok |^# not ok ' "$log")
