@@ -423,6 +423,18 @@ impl Drop for MmapRead<'_> {
     }
 }
 
+/// An inode's identity, kept without a reference: its address, number,
+/// generation and superblock. An inode freed and another allocated at the
+/// same address differ in number or generation, or are the same file of
+/// the same filesystem read in again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InodeIdent {
+    inode: usize,
+    ino: u64,
+    generation: u32,
+    sb: usize,
+}
+
 /// A counted reference to a `struct file`, dropped with `fput()`.
 ///
 /// # Invariants
@@ -451,6 +463,22 @@ impl FileRef {
     /// The raw file.
     pub(crate) fn as_ptr(&self) -> *mut bindings::file {
         self.0.as_ptr()
+    }
+
+    /// What tells the file's inode from another that later takes its
+    /// address.
+    pub(crate) fn ident(&self) -> InodeIdent {
+        // SAFETY: the file is live (type invariant), and so its inode
+        // (`f_inode`, set at open, pinned by the file).
+        unsafe {
+            let i = (*self.0.as_ptr()).f_inode;
+            InodeIdent {
+                inode: i as usize,
+                ino: (*i).i_ino,
+                generation: (*i).i_generation,
+                sb: (*i).i_sb as usize,
+            }
+        }
     }
 
     /// The file's `address_space`.

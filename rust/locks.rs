@@ -667,6 +667,64 @@ impl DesignLocks {
     }
 }
 
+/// The figures of the lock-design locks of files whose shadow is gone,
+/// per design.
+///
+/// A file's [`FileLocks`] are made at its first replayed event. When its
+/// shadow goes (its last shadowed VMA unlinked: the shadow holds a
+/// reference to the real file and must not keep it past the kernel's own
+/// last VMA) they are parked, with no reference to the file, for its next
+/// shadow (`Shard` in shadow.rs), as the real `i_mmap_rwsem` lives on
+/// with the inode; parked locks displaced by newer ones, or found stale
+/// (another inode at the address), are dropped, and their figures are
+/// added here, so that `locks`' per-design totals count every replayed
+/// acquisition, not only the shadowed files'.
+pub(crate) struct Retired {
+    per_design: [LockStat; NDESIGNS],
+}
+
+impl Retired {
+    /// All zero. Sleeps (load only).
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        Ok(Arc::new(
+            Self {
+                per_design: [const { LockStat::new() }; NDESIGNS],
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// Adds `s` to design `d`'s figures. Any context.
+    fn absorb(&self, d: usize, s: Sum) {
+        let Some(t) = self.per_design.get(d) else {
+            return;
+        };
+        t.acq.add(s.acq, Relaxed);
+        t.contended.add(s.contended, Relaxed);
+        t.wait_ns.add(s.wait_ns, Relaxed);
+        t.hold_ns.add(s.hold_ns, Relaxed);
+        let mut cur = t.wait_max_ns.load(Relaxed);
+        while cur < s.wait_max_ns {
+            match t.wait_max_ns.cmpxchg(cur, s.wait_max_ns, Relaxed) {
+                Ok(_) => break,
+                Err(seen) => cur = seen,
+            }
+        }
+    }
+
+    /// Design `d`'s figures.
+    fn sum(&self, d: Design) -> Sum {
+        self.per_design
+            .get(d.0 as usize)
+            .map_or(Sum::default(), Sum::of)
+    }
+
+    /// Zeroes every figure.
+    pub(crate) fn reset(&self) {
+        self.per_design.iter().for_each(LockStat::reset);
+    }
+}
+
 /// The locks of one file under every design (the replay's).
 ///
 /// # Invariants
@@ -674,17 +732,50 @@ impl DesignLocks {
 /// `sets` holds one [`DesignLocks`] per entry of [`DESIGNS`], in order.
 pub(crate) struct FileLocks {
     sets: KVec<DesignLocks>,
+    /// The file's tree count they were made for.
+    ntrees: usize,
+    /// Where the figures go when these locks are dropped.
+    retired: Arc<Retired>,
+}
+
+impl Drop for FileLocks {
+    fn drop(&mut self) {
+        for d in Design::all() {
+            self.retired.absorb(d.0 as usize, self.sum(d));
+        }
+    }
 }
 
 impl FileLocks {
-    /// The locks of a file with `ntrees` trees. Does not sleep (called in
-    /// the taps).
-    pub(crate) fn new(ntrees: usize) -> Result<Arc<Self>> {
+    /// The locks of a file with `ntrees` trees, whose figures go to
+    /// `retired` when dropped. Does not sleep (called in the taps).
+    pub(crate) fn new(ntrees: usize, retired: &Arc<Retired>) -> Result<Arc<Self>> {
         let mut sets = KVec::with_capacity(NDESIGNS, crate::TAP_GFP)?;
         for d in DESIGNS {
             sets.push(DesignLocks::new(d, ntrees)?, crate::TAP_GFP)?;
         }
-        Ok(Arc::new(Self { sets }, crate::TAP_GFP)?)
+        Ok(Arc::new(
+            Self {
+                sets,
+                ntrees,
+                retired: retired.clone(),
+            },
+            crate::TAP_GFP,
+        )?)
+    }
+
+    /// The tree count these locks were made for.
+    pub(crate) fn ntrees(&self) -> usize {
+        self.ntrees
+    }
+
+    /// Design `d`'s figures over every lock.
+    fn sum(&self, d: Design) -> Sum {
+        let mut s = Sum::default();
+        for (_, l) in self.set(d).into_iter().flat_map(|set| locks_of(set)) {
+            s.add(Sum::of(&l.stat));
+        }
+        s
     }
 
     /// `d`'s locks.
@@ -768,10 +859,12 @@ impl Sum {
 /// How many files `locks` shows.
 const TOP_LOCK_FILES: usize = 20;
 
-/// `locks`: per design, the totals over every file (path `*`, lock `all`),
-/// then, for the files with the most acquisitions, one row per lock.
+/// `locks`: per design, the totals over every file (path `*`, lock `all`:
+/// shadowed and released ones) and over the released ones alone (path
+/// `(released)`: parked locks and the [`Retired`] sums), then, for the
+/// shadowed files with the most acquisitions, one row per lock.
 pub(crate) fn show_locks(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let Ok(files) = shadowed_files(sh) else {
+    let (Ok(files), Ok(parked)) = (shadowed_files(sh), sh.shadow.parked_locks()) else {
         return writeln!(f, "error: out of memory");
     };
     let mut rows: KVec<(Arc<FileShadow>, Arc<FileLocks>, u64)> = KVec::new();
@@ -794,7 +887,15 @@ pub(crate) fn show_locks(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
                 total.add(Sum::of(&t.stat));
             }
         }
+        // Files whose shadow is gone (their locks parked, or dropped) are
+        // in the totals too, and on their own in `(released)`.
+        let mut gone = sh.shadow.retired().sum(d);
+        for l in parked.iter() {
+            gone.add(l.sum(d));
+        }
+        total.add(gone);
         total.row(f, "*", d.name(), "all")?;
+        gone.row(f, "(released)", d.name(), "all")?;
     }
     let mut name = [0u8; 256];
     let mut lock = [0u8; 8];
@@ -862,6 +963,10 @@ pub(crate) fn write_locks(sh: &Arc<Shared>, r: &mut UserSliceReader) -> Result {
                     l.reset();
                 }
             }
+            for l in sh.shadow.parked_locks()?.iter() {
+                l.reset();
+            }
+            sh.shadow.retired().reset();
             return Ok(());
         }
         "all" => sh.designs.store(ALL_DESIGNS, Relaxed),

@@ -52,8 +52,8 @@ use crate::fast::Atomic;
 use crate::{
     itree::{ITree, InsertError},
     kmm::IMmapHeld,
-    kmm::{FileRef, VmaView},
-    locks::FileLocks,
+    kmm::{FileRef, InodeIdent, VmaView},
+    locks::{FileLocks, Retired},
     percpu::PerCpu,
     policy::{hash_ptr, Policy, TreeCount},
     pool::NodeStore,
@@ -162,10 +162,15 @@ pub(crate) enum Ctr {
     /// File shadows created (a file's first shadowed VMA; again after its
     /// last one left): those released are this minus the live ones.
     FilesCreated,
+    /// New file shadows that took their file's parked lock-design locks.
+    LocksAdopted,
+    /// Parked locks dropped: displaced by newer ones, stale (another inode
+    /// at the address) or made for another tree count.
+    LocksDropped,
 }
 
 /// Number of [`Ctr`]s.
-pub(crate) const NCTR: usize = 19;
+pub(crate) const NCTR: usize = 21;
 
 impl Ctr {
     /// Every counter with its name in `stats`.
@@ -189,6 +194,8 @@ impl Ctr {
         (Ctr::PlacedDup, "placed.dup"),
         (Ctr::SearchMisses, "shadow.search_misses"),
         (Ctr::FilesCreated, "shadow.files_created"),
+        (Ctr::LocksAdopted, "locks.adopted"),
+        (Ctr::LocksDropped, "locks.parked_dropped"),
     ];
 }
 
@@ -355,6 +362,67 @@ impl Memo {
 /// A shard of the file table.
 type FileMap = RBTree<usize, Arc<FileShadow>>;
 
+/// Parked locks per shard.
+const PARKED: usize = 4;
+
+/// A released file's lock-design locks, kept for the file's next shadow
+/// with no reference to the file: the real `i_mmap_rwsem` lives with the
+/// inode, not with the VMAs, and a file mapped again (ld.so's cache at
+/// every exec, a program between its processes' execs) keeps its figures
+/// and the contention between replays on either side of the gap.
+struct Parked {
+    mapping: usize,
+    ident: InodeIdent,
+    locks: Arc<FileLocks>,
+}
+
+/// One shard of the file table: its files' shadows, and a ring of locks of
+/// its released files (oldest displaced first; a displaced entry's figures
+/// go to the `Retired` sums).
+struct Shard {
+    files: FileMap,
+    parked: [Option<Parked>; PARKED],
+    next: usize,
+}
+
+impl Shard {
+    fn new() -> Self {
+        Self {
+            files: RBTree::new(),
+            parked: [const { None }; PARKED],
+            next: 0,
+        }
+    }
+
+    /// Parks `p`; returns what it displaced (to drop outside the lock).
+    fn park(&mut self, p: Parked) -> Option<Parked> {
+        let i = self.next % PARKED;
+        self.next = (i + 1) % PARKED;
+        self.parked.get_mut(i)?.replace(p)
+    }
+
+    /// Takes the parked locks of `mapping`. They are returned as usable
+    /// if they are `ident`'s inode's, made for `ntrees` trees, and as
+    /// stale otherwise (to drop outside the lock).
+    fn unpark(
+        &mut self,
+        mapping: usize,
+        ident: InodeIdent,
+        ntrees: usize,
+    ) -> Option<Result<Arc<FileLocks>, Parked>> {
+        let slot = self
+            .parked
+            .iter_mut()
+            .find(|e| e.as_ref().is_some_and(|p| p.mapping == mapping))?;
+        let p = slot.take()?;
+        Some(if p.ident == ident && p.locks.ntrees() == ntrees {
+            Ok(p.locks)
+        } else {
+            Err(p)
+        })
+    }
+}
+
 /// How the trees are chosen: the policy and the tree count. Changed only
 /// while the taps leave the shadow alone ([`Shadow::set_active`]).
 #[derive(Clone, Copy)]
@@ -369,7 +437,7 @@ pub(crate) struct Config {
 
 /// The shadow split i_mmap of every file.
 pub(crate) struct Shadow {
-    shards: KVec<Pin<KBox<SpinLock<FileMap>>>>,
+    shards: KVec<Pin<KBox<SpinLock<Shard>>>>,
     memo: Memo,
     ctrs: PerCpu<[Atomic<u64>; NCTR]>,
     /// Whether the taps keep the shadow (off while it is rebuilt).
@@ -382,6 +450,8 @@ pub(crate) struct Shadow {
     policy: Atomic<u32>,
     tree_code: Atomic<u32>,
     ntrees: Atomic<u32>,
+    /// The figures of released files' lock-design locks.
+    retired: Arc<Retired>,
 }
 
 impl Shadow {
@@ -391,10 +461,7 @@ impl Shadow {
         let mut shards = KVec::with_capacity(SHARDS, GFP_KERNEL)?;
         for _ in 0..SHARDS {
             shards.push(
-                KBox::pin_init(
-                    new_spinlock!(RBTree::new(), "rmap_shadow_shard"),
-                    GFP_KERNEL,
-                )?,
+                KBox::pin_init(new_spinlock!(Shard::new(), "rmap_shadow_shard"), GFP_KERNEL)?,
                 GFP_KERNEL,
             )?;
         }
@@ -409,6 +476,7 @@ impl Shadow {
             policy: Atomic::new(0),
             tree_code: Atomic::new(0),
             ntrees: Atomic::new(1),
+            retired: Retired::new()?,
         };
         s.set_config(policy, tree_count);
         Ok(s)
@@ -483,19 +551,24 @@ impl Shadow {
         self.ctrs.sums()
     }
 
+    /// The figures of released files' lock-design locks.
+    pub(crate) fn retired(&self) -> &Retired {
+        &self.retired
+    }
+
     /// Number of shadowed files.
     pub(crate) fn nr_files(&self) -> usize {
         self.nfiles.load(Relaxed) as usize
     }
 
-    fn shard(&self, mapping: usize) -> &SpinLock<FileMap> {
+    fn shard(&self, mapping: usize) -> &SpinLock<Shard> {
         &self.shards[(hash_ptr(mapping) as usize) % SHARDS]
     }
 
     /// The shadow of `mapping`, if any, referenced (for readers that do
     /// not hold the real lock: rmap walks, debugfs).
     pub(crate) fn lookup(&self, mapping: usize) -> Option<Arc<FileShadow>> {
-        self.shard(mapping).lock().get(&mapping).cloned()
+        self.shard(mapping).lock().files.get(&mapping).cloned()
     }
 
     /// The shadow of the mapping whose real lock `held` proves, if any,
@@ -504,7 +577,7 @@ impl Shadow {
     /// so a holder never finds one on its way out.)
     fn lookup_held<'h>(&'h self, held: &'h IMmapHeld<'_>) -> Option<&'h FileShadow> {
         let m = held.mapping();
-        let p = self.shard(m).lock().get(&m).map(Arc::as_ptr)?;
+        let p = self.shard(m).lock().files.get(&m).map(Arc::as_ptr)?;
         // SAFETY: the table's entry for `m` is replaced or removed only by
         // a holder of `m`'s real `i_mmap_rwsem` for write (this task, for
         // as long as `held` lives: `release` needs it mutably, so this
@@ -567,20 +640,40 @@ impl Shadow {
         let m = held.mapping();
         let made = self.new_file(v).and_then(|f| {
             let p = Arc::as_ptr(&f);
-            Ok((p, RBTreeNode::new(m, f, ATOMIC)?))
+            let ident = f.file.ident();
+            Ok((p, ident, RBTreeNode::new(m, f, ATOMIC)?))
         });
-        let Ok((p, node)) = made else {
+        let Ok((p, ident, node)) = made else {
             self.nfiles.fetch_sub(1, Relaxed);
             self.count(cpu, Ctr::AllocFailures);
             return None;
         };
+        let ntrees = self.ntrees.load(Relaxed).max(1) as usize;
         // `lookup_held` found no entry and only this task changes it, so
         // nothing is replaced; if something ever were, ours takes over its
         // count and the old one is dropped after the lock.
-        let replaced = self.shard(m).lock().insert(node);
+        let (replaced, parked) = {
+            let mut shard = self.shard(m).lock();
+            let parked = shard.unpark(m, ident, ntrees);
+            if let Some(Ok(l)) = &parked {
+                // SAFETY: `p` is the shadow `node` owns, alive here; it is
+                // not in the table yet, so nothing else can have set its
+                // locks (the one populate that can win).
+                unsafe { &*p }.locks.populate(l.clone());
+            }
+            (shard.files.insert(node), parked)
+        };
         if replaced.is_some() {
             self.nfiles.fetch_sub(1, Relaxed);
         }
+        match parked {
+            Some(Ok(_)) => self.count(cpu, Ctr::LocksAdopted),
+            Some(Err(_)) => self.count(cpu, Ctr::LocksDropped),
+            None => {}
+        }
+        // Dropped after the lock: a stale entry's figures go to the
+        // `Retired` sums there.
+        drop(parked);
         drop(replaced);
         self.count(cpu, Ctr::FilesCreated);
         // SAFETY: just put in the table, which only a holder of `m`'s real
@@ -598,19 +691,34 @@ impl Shadow {
             self.count(cpu, Ctr::ReleasedDegraded);
         }
         let m = held.mapping();
-        let removed = {
-            let mut map = self.shard(m).lock();
-            match map.get(&m) {
-                Some(f) if core::ptr::eq(Arc::as_ptr(f), file) => map.remove(&m),
+        let (removed, displaced) = {
+            let mut shard = self.shard(m).lock();
+            let removed = match shard.files.get(&m) {
+                Some(f) if core::ptr::eq(Arc::as_ptr(f), file) => shard.files.remove(&m),
                 _ => None,
-            }
+            };
+            // Its locks, if it has any, parked for its next shadow.
+            let parked = removed.as_ref().and_then(|f| {
+                f.locks.as_ref().map(|l| Parked {
+                    mapping: m,
+                    ident: f.file.ident(),
+                    locks: l.clone(),
+                })
+            });
+            let displaced = parked.and_then(|p| shard.park(p));
+            (removed, displaced)
         };
         if removed.is_some() {
             self.nfiles.fetch_sub(1, Relaxed);
         }
+        if displaced.is_some() {
+            self.count(cpu, Ctr::LocksDropped);
+        }
         // The file reference is put here, outside every shadow lock (any
-        // context: the final `fput()` is deferred by the kernel).
+        // context: the final `fput()` is deferred by the kernel); a
+        // displaced entry's figures go to the `Retired` sums.
         drop(removed);
+        drop(displaced);
     }
 
     /// The first tree of `st` for which `f` holds, trying `guess` first;
@@ -674,7 +782,7 @@ impl Shadow {
         if let Some(l) = file.locks.as_ref() {
             return Some(l.clone());
         }
-        if let Ok(l) = FileLocks::new(ntrees) {
+        if let Ok(l) = FileLocks::new(ntrees, &self.retired) {
             // Losing the race drops ours (`kfree`: any context).
             file.locks.populate(l);
         }
@@ -878,9 +986,24 @@ impl Shadow {
     pub(crate) fn files(&self) -> Result<KVVec<Arc<FileShadow>>> {
         let mut v = KVVec::with_capacity(self.nr_files() + 64, GFP_KERNEL)?;
         for shard in self.shards.iter() {
-            let map = shard.lock();
-            for f in map.values() {
+            let shard = shard.lock();
+            for f in shard.files.values() {
                 if v.push_within_capacity(f.clone()).is_err() {
+                    return Ok(v);
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    /// References to every parked lock set, taken one shard at a time (no
+    /// allocation under a shard lock). Sleeps.
+    pub(crate) fn parked_locks(&self) -> Result<KVVec<Arc<FileLocks>>> {
+        let mut v = KVVec::with_capacity(SHARDS * PARKED, GFP_KERNEL)?;
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            for p in shard.parked.iter().flatten() {
+                if v.push_within_capacity(p.locks.clone()).is_err() {
                     return Ok(v);
                 }
             }
@@ -893,16 +1016,20 @@ impl Shadow {
     /// lock. Sleeps.
     pub(crate) fn clear(&self) {
         for shard in self.shards.iter() {
-            let old = core::mem::replace(&mut *shard.lock(), RBTree::new());
+            let old = core::mem::replace(&mut *shard.lock(), Shard::new());
             drop(old);
             crate::sys::cond_resched();
         }
         self.nfiles.store(0, Relaxed);
+        // A rebuild starts every figure from zero, the released files' too
+        // (a replay still pending with an old file's locks adds its own
+        // when it drops them).
+        self.retired.reset();
     }
 
     /// Bytes of the table itself (shards, hints, per-CPU counters).
     pub(crate) fn fixed_bytes(&self) -> usize {
-        let shard = crate::kmalloc_bytes(core::mem::size_of::<SpinLock<FileMap>>());
+        let shard = crate::kmalloc_bytes(core::mem::size_of::<SpinLock<Shard>>());
         self.shards.len() * shard + self.memo.bytes() + self.ctrs.bytes()
     }
 }

@@ -174,6 +174,8 @@ pub(crate) fn show_stats(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
         mem.file_bytes.checked_div(mem.files).unwrap_or(0)
     )?;
     writeln!(f, "shadow.table_bytes {}", mem.table_bytes)?;
+    writeln!(f, "locks.parked {}", mem.parked)?;
+    writeln!(f, "locks.parked_bytes {}", mem.parked_bytes)?;
     writeln!(f, "shadow_bytes {}", mem.total())?;
     let (_, _, ev) = sh.anon.sums();
     writeln!(f, "anon.prepare {}", sh.hits(TapKind::AnonPrepare))?;
@@ -248,6 +250,9 @@ struct ShadowMemory {
     nodes: u64,
     file_bytes: u64,
     table_bytes: u64,
+    /// Released files' parked lock-design locks: how many, and bytes.
+    parked: u64,
+    parked_bytes: u64,
 }
 
 impl ShadowMemory {
@@ -259,7 +264,13 @@ impl ShadowMemory {
             nodes: 0,
             file_bytes: 0,
             table_bytes: sh.shadow.fixed_bytes() as u64,
+            parked: 0,
+            parked_bytes: 0,
         };
+        if let Ok(parked) = sh.shadow.parked_locks() {
+            m.parked = parked.len() as u64;
+            m.parked_bytes = parked.iter().map(|l| l.bytes() as u64).sum();
+        }
         if let Ok(files) = shadowed_files(sh) {
             for fs in files.iter() {
                 let st = fs.state.lock();
@@ -274,7 +285,10 @@ impl ShadowMemory {
 
     /// Everything.
     fn total(&self) -> u64 {
-        self.nodes * crate::pool::node_bytes() as u64 + self.file_bytes + self.table_bytes
+        self.nodes * crate::pool::node_bytes() as u64
+            + self.file_bytes
+            + self.table_bytes
+            + self.parked_bytes
     }
 }
 

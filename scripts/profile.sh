@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# profile.sh [-d SECONDS] [-F HZ] [-f perf|debug] [-m] [TOPOLOGY] [MODE...]
+# profile.sh [-d SECONDS] [-F HZ] [-f perf|debug] [-m] [-M] [TOPOLOGY] [MODE...]
 #                                  — where the module's time goes, by symbol
 #
 # Boots one guest (default 1n2c) on the perf kernel and, for each tap MODE
@@ -18,17 +18,20 @@
 # per storm and per mode, the CPU time per loop (idle excluded) and the
 # same relative to the storm's own ld.so time.
 # -m: the storm runs from an in-memory copy of its program (execl_storm -m).
+# -M (implies -m): its libraries and ld.so.cache in memory too, as
+# overhead.sh -M (selftests/lib.sh: rs_libs_in_memory): no exec waits on 9p.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-secs=10 freq=1999 flavor=perf mem=
-while getopts "d:F:f:m" o; do
+secs=10 freq=1999 flavor=perf mem='' libsmem=''
+while getopts "d:F:f:mM" o; do
 	case $o in
 	d) secs=$OPTARG ;;
 	F) freq=$OPTARG ;;
 	f) flavor=$OPTARG ;;
 	m) mem=1 ;;
-	*) die "usage: profile.sh [-d SECONDS] [-F HZ] [-f perf|debug] [-m] [TOPOLOGY] [MODE...]" ;;
+	M) mem=1 libsmem=1 ;;
+	*) die "usage: profile.sh [-d SECONDS] [-F HZ] [-f perf|debug] [-m] [-M] [TOPOLOGY] [MODE...]" ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -42,7 +45,7 @@ rs_build "$flavor"
 log=$(mktemp "${TMPDIR:-/var/tmp}/rs-profile.XXXXXX")
 trap 'rm -f "$log"' EXIT
 "$RS_REPO/scripts/vm.sh" -t 3600 "$topo" "$flavor" \
-	"RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_MODES=$(printf %q "$modes") RS_SECS=$secs RS_FREQ=$freq RS_STORM_MEM=$mem bash scripts/guest/profile.sh" |
+	"RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_MODES=$(printf %q "$modes") RS_SECS=$secs RS_FREQ=$freq RS_STORM_MEM=$mem RS_STORM_LIBS_MEM=$libsmem bash scripts/guest/profile.sh" |
 	tee "$log"
 # Per-loop CPU time of each storm, also relative to its ld.so time (a speed
 # proxy from the same storm: TCG's speed drifts between storms).

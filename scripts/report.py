@@ -101,6 +101,7 @@ def md_to_rst(md):
 
 def main(raw, outdir):
     runs, anon, taps, kern, seed, probes = [], {}, {}, [], {}, {}
+    libs_mem = set()
     with open(raw) as f:
         for line in f:
             w = line.split()
@@ -141,6 +142,8 @@ def main(raw, outdir):
                 taps.setdefault(w[1], []).append(" ".join(w[2:]))
             elif w[0] == "P":
                 probes.setdefault(w[1], []).append(" ".join(w[2:]))
+            elif w[0] == "M" and len(w) == 3 and w[1] == "lib":
+                libs_mem.add(w[2])
     if not runs:
         sys.exit("report.py: no results in " + raw)
     with open(os.path.join(outdir, "results.csv"), "w", newline="") as f:
@@ -183,6 +186,11 @@ def main(raw, outdir):
               "locks of the design named in the `locks of` column. **Oversubscribed**: the "
               "guest has more vCPUs than the host has cores (its waits include vCPU "
               "preemption).\n")
+    if libs_mem:
+        md.append("Storms from memory (`report.sh -M`): the program (`execl_storm -m`) and "
+                  + ", ".join(f"`{p}`" for p in sorted(libs_mem))
+                  + " on a tmpfs bound over themselves: no exec reads a file over 9p.\n")
+        short.append("storms from memory (-M: program, libraries and ld.so.cache on tmpfs)")
     for topo in topos:
         vcpus = col(topo, "unloaded", "vcpus") or col(topo, "all", "vcpus")
         cores = col(topo, "unloaded", "host_cores") or col(topo, "all", "host_cores")

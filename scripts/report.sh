@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # report.sh [-b BOOTS] [-r REPS] [-t BUDGET] [-d SECONDS] [-k STORM_REPS]
-#           [-s STORM_SECONDS] [-f perf|debug] [-o DIR] [TOPOLOGY...]
+#           [-s STORM_SECONDS] [-f perf|debug] [-M] [-o DIR] [TOPOLOGY...]
 #                                         — the contention lab's report
 #
 # For each topology (default 1n2c 2n2c 2n4c 4n8c) boots BOOTS guests (default
@@ -36,13 +36,19 @@
 # to DIR (default results/<UTC time> in the repository) and prints the
 # short form.
 #
+# -M: every execl storm runs with its program (execl_storm -m), its
+# libraries and /etc/ld.so.cache in memory (selftests/lib.sh:
+# rs_libs_in_memory), as overhead.sh -M: on the guests' uncached 9p root
+# most of an exec is otherwise a vCPU waiting on QEMU's 9p server, which
+# dilutes every cost and every contention figure. The report says so.
+#
 # A benchmark: not part of scripts/test.sh.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-boots=2 reps=5 budget=0 secs=10 kreps=3 ksecs=3 flavor=perf out=
-usage="usage: report.sh [-b BOOTS] [-r REPS] [-t BUDGET] [-d SECONDS] [-k STORM_REPS] [-s STORM_SECONDS] [-f perf|debug] [-o DIR] [TOPOLOGY...]"
-while getopts "b:r:t:d:k:s:f:o:" o; do
+boots=2 reps=5 budget=0 secs=10 kreps=3 ksecs=3 flavor=perf libsmem=0 out=
+usage="usage: report.sh [-b BOOTS] [-r REPS] [-t BUDGET] [-d SECONDS] [-k STORM_REPS] [-s STORM_SECONDS] [-f perf|debug] [-M] [-o DIR] [TOPOLOGY...]"
+while getopts "b:r:t:d:k:s:f:Mo:" o; do
 	case $o in
 	b) boots=$OPTARG ;;
 	r) reps=$OPTARG ;;
@@ -51,6 +57,7 @@ while getopts "b:r:t:d:k:s:f:o:" o; do
 	k) kreps=$OPTARG ;;
 	s) ksecs=$OPTARG ;;
 	f) flavor=$OPTARG ;;
+	M) libsmem=1 ;;
 	o) out=$OPTARG ;;
 	*) die "$usage" ;;
 	esac
@@ -78,7 +85,7 @@ for topo in "${topos[@]}"; do
 		log "report: $topo boot $boot, $reps repetitions of $secs s per configuration$([ "$budget" = 0 ] || echo " (or more within $budget s)")"
 		# Runs in the guest (scripts/guest/report.sh): lines R, K, B, A, T, P.
 		"$RS_REPO/scripts/vm.sh" -t 7200 -a slab_nomerge "$topo" "$flavor" \
-			"RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_TOPO=$topo RS_BOOT=$boot RS_REPS=$reps RS_BUDGET=$budget RS_SECS=$secs RS_KREPS=$kreps RS_KSECS=$ksecs RS_KMODEL=${RS_KMODEL:-1} RS_HOST_CORES=$host_cores bash scripts/guest/report.sh" | tee -a "$raw" | grep -E '^(R|K|B|## )' || die "report: the $topo guest failed (see $raw)"
+			"RS_KO=$(printf %q "$RS_REPO/rmap_shadow.ko") RS_TOPO=$topo RS_BOOT=$boot RS_REPS=$reps RS_BUDGET=$budget RS_SECS=$secs RS_KREPS=$kreps RS_KSECS=$ksecs RS_KMODEL=${RS_KMODEL:-1} RS_HOST_CORES=$host_cores RS_STORM_LIBS_MEM=$libsmem bash scripts/guest/report.sh" | tee -a "$raw" | grep -E '^(R|K|B|## )' || die "report: the $topo guest failed (see $raw)"
 	done
 done
 

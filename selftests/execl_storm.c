@@ -25,7 +25,8 @@
  *
  * -m runs the loop from a copy of this program in a memfd (shmem, in
  * memory): the first exec of each worker is fexecve() of the copy, the
- * later ones /proc/self/exe, now the copy. The program's file VMAs are then
+ * later ones /proc/self/exe, now the copy; the parent keeps the copy mapped
+ * meanwhile. The program's file VMAs are then
  * shmem's, and no exec waits on the filesystem the program was started
  * from (the guests' 9p repository mount is uncached: every exec of a
  * program there costs round trips to the host's 9p server). ld.so and libc
@@ -299,6 +300,15 @@ int main(int argc, char **argv)
 		memfd = mem_copy();
 		if (memfd < 0)
 			return perror("execl_storm: memfd copy"), 1;
+		/*
+		 * Mapped here for the whole storm, as a busy program on a
+		 * real system stays mapped by its other processes: otherwise
+		 * no process maps the copy between two workers' execs, and
+		 * rmap-shadow makes its file shadow anew at each
+		 * (shadow.files_created).
+		 */
+		if (mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, memfd, 0) == MAP_FAILED)
+			return perror("execl_storm: map the memfd copy"), 1;
 	}
 	if (pipe2(pfd, 0))
 		return perror("pipe"), 1;

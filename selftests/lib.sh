@@ -132,3 +132,44 @@ rs_bpftrace_stop() {
 	exec {RS_BT_FD}<&-
 	[ "$line" = "done" ] && [ $rc = 0 ]
 }
+
+# The storm's libraries (ld.so, libc: ldd of execl_storm) and
+# /etc/ld.so.cache in memory: each copied to a tmpfs and bind-mounted over
+# itself, so no exec reads them over the guests' uncached 9p root (most of
+# an exec's time there otherwise), and a sleeping holder process keeps
+# them mapped. Sets RS_LIBS_BOUND (the bound paths) and RS_LIBS_HOLDER, and
+# prints "M lib PATH" per file; rs_libs_restore undoes it (lazily: a
+# storm's last exec may still map a library).
+rs_libs_in_memory() {
+	local lib real
+	RS_LIBS_BOUND=()
+	RS_LIBS_DIR=$(mktemp -d)
+	mount -t tmpfs -o size=256m rs-libs "$RS_LIBS_DIR" || return 1
+	while read -r lib; do
+		real=$(readlink -f "$lib")
+		cp "$real" "$RS_LIBS_DIR/" && mount --bind "$RS_LIBS_DIR/$(basename "$real")" "$real" || return 1
+		RS_LIBS_BOUND+=("$real")
+		echo "M lib $real"
+	done < <({ ldd "$RS_BIN/execl_storm" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
+		# ld.so reads its cache at every exec.
+		if [ -f /etc/ld.so.cache ]; then echo /etc/ld.so.cache; fi; })
+	[ ${#RS_LIBS_BOUND[@]} -ge 2 ] || { echo "rs_libs_in_memory: found only ${#RS_LIBS_BOUND[@]} files" >&2; return 1; }
+	# A process that keeps the copies mapped, as init and the shells keep
+	# libc mapped on a real system: without one no process maps them
+	# between two of the storm's execs, and the module makes their file
+	# shadows anew at each (shadow.files_created), a cost no real system's
+	# libc sees.
+	sleep 1000000 &
+	RS_LIBS_HOLDER=$!
+}
+rs_libs_restore() {
+	local real
+	if [ -n "${RS_LIBS_HOLDER:-}" ]; then
+		kill "$RS_LIBS_HOLDER" 2>/dev/null || true
+		wait "$RS_LIBS_HOLDER" 2>/dev/null || true
+		RS_LIBS_HOLDER=
+	fi
+	for real in ${RS_LIBS_BOUND[@]+"${RS_LIBS_BOUND[@]}"}; do umount -l "$real"; done
+	if [ -n "${RS_LIBS_DIR:-}" ]; then umount -l "$RS_LIBS_DIR"; fi
+	RS_LIBS_BOUND=() RS_LIBS_DIR=
+}

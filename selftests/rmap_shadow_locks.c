@@ -179,6 +179,72 @@ TEST_F_TIMEOUT(module, locks_writes, RS_TEST_TIMEOUT)
 	EXPECT_LT(0, tot.acq);
 }
 
+/*
+ * A file's lock-design locks outlive its shadow, as the real i_mmap_rwsem
+ * outlives the file's VMAs: at its last shadowed VMA's unlink they are
+ * parked, and its next shadow takes them back with their figures. Each
+ * mmap/munmap round of a file only this test maps makes the file's shadow
+ * anew and replays one link and one unlink: two acquisitions of `single`'s
+ * file lock, so at round i's link the file's row shows 2 i + 1. While
+ * unmapped, its figures are in `(released)` and in the `*` totals.
+ */
+TEST_F_TIMEOUT(module, locks_outlive_the_file_shadow, RS_TEST_TIMEOUT)
+{
+	const int rounds = 20;
+	struct rs_lock_row rel, tot, row;
+	long long created0, created, adopted0, adopted;
+	char mnt[64], path[128];
+	int fd, i;
+
+	ASSERT_EQ(0, rs_load(""));
+	fd = rs_tmpfs_file(mnt, path, 1);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "single"));
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "reset"));
+	ASSERT_EQ(0, rs_lock_row("(released)", "single", "all", &rel));
+	EXPECT_EQ(0, rel.acq);
+	created0 = rs_stat("shadow.files_created");
+	adopted0 = rs_stat("locks.adopted");
+	for (i = 0; i < rounds; i++) {
+		void *m = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+
+		ASSERT_NE(MAP_FAILED, m);
+		ASSERT_EQ(0, rs_lock_row(path, "single", "file", &row)) TH_LOG("round %d", i);
+		EXPECT_EQ(2 * i + 1, row.acq) TH_LOG("round %d", i);
+		ASSERT_EQ(0, munmap(m, PAGE));
+	}
+	created = rs_stat("shadow.files_created") - created0;
+	adopted = rs_stat("locks.adopted") - adopted0;
+	TH_LOG("%lld file shadows made, %lld took parked locks, in %d rounds", created, adopted,
+	       rounds);
+	/* Every round made the file's shadow anew (other files may add). */
+	EXPECT_LE(rounds, created);
+	EXPECT_LE(rounds - 1, adopted);
+	/* Gone with its last VMA: no row of its own; its figures parked. */
+	EXPECT_NE(0, rs_lock_row(path, "single", "file", &row));
+	ASSERT_EQ(0, rs_lock_row("(released)", "single", "all", &rel));
+	ASSERT_EQ(0, rs_lock_row("*", "single", "all", &tot));
+	TH_LOG("released: %lld acquisitions, all files: %lld", rel.acq, tot.acq);
+	EXPECT_LE(2 * rounds, rel.acq);
+	EXPECT_LE(rel.acq, tot.acq);
+	/* `reset` zeroes the released files' figures too (others may add). */
+	ASSERT_EQ(0, rs_write_str(RS_DEBUGFS "/locks", "reset"));
+	ASSERT_EQ(0, rs_lock_row("(released)", "single", "all", &rel));
+	EXPECT_GT(2 * rounds, rel.acq) TH_LOG("%lld after reset", rel.acq);
+	/* And the next shadow starts from there. */
+	{
+		void *m = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+
+		ASSERT_NE(MAP_FAILED, m);
+		ASSERT_EQ(0, rs_lock_row(path, "single", "file", &row));
+		EXPECT_EQ(1, row.acq);
+		ASSERT_EQ(0, munmap(m, PAGE));
+	}
+	close(fd);
+	umount(mnt);
+	rmdir(mnt);
+}
+
 /* Contentions and acquisitions of every /proc/lock_stat class named @class. */
 static int lock_stat_of(const char *class, long long *contentions, long long *acquisitions)
 {

@@ -99,20 +99,8 @@ elif [ "${RS_BPFTRACE:-1}" = 1 ] && rs_bpftrace_usable; then
 fi
 mem_arg=
 if [ "${RS_STORM_MEM:-0}" = 1 ]; then mem_arg=-m; fi
-libs_bound=()
 if [ "${RS_STORM_LIBS_MEM:-0}" = 1 ]; then
-	libdir=$(mktemp -d)
-	mount -t tmpfs -o size=256m rs-libs "$libdir"
-	while read -r lib; do
-		real=$(readlink -f "$lib")
-		cp "$real" "$libdir/"
-		mount --bind "$libdir/$(basename "$real")" "$real"
-		libs_bound+=("$real")
-		echo "M lib $real"
-	done < <({ ldd selftests/out/execl_storm | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
-		# ld.so reads its cache at every exec.
-		if [ -f /etc/ld.so.cache ]; then echo /etc/ld.so.cache; fi; })
-	[ ${#libs_bound[@]} -ge 2 ] || { echo "overhead: RS_STORM_LIBS_MEM: found only ${#libs_bound[@]} files" >&2; exit 1; }
+	rs_libs_in_memory || exit 1
 fi
 storm() {
 	selftests/out/execl_storm -n "$n" -d "$RS_SECS" -p cpu ${mem_arg:+"$mem_arg"} |
@@ -210,5 +198,4 @@ want rmap
 sed "s/^/S $RS_TOPO $RS_BOOT /" "$D/stats"
 want none
 # Lazily: the guest's running shells map the bound libc.
-for real in "${libs_bound[@]}"; do umount -l "$real"; done
-if [ ${#libs_bound[@]} -gt 0 ]; then umount -l "$libdir"; fi
+rs_libs_restore

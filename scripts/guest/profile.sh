@@ -8,6 +8,7 @@
 #   RS_SECS   seconds of execl storm per mode
 #   RS_FREQ   perf's sampling frequency (Hz per CPU)
 #   RS_STORM_MEM  1: the storm runs from a memfd copy (execl_storm -m)
+#   RS_STORM_LIBS_MEM  1: its libraries in memory (rs_libs_in_memory)
 #
 # The module loaded once (policy node,nodes); per mode: the mode set,
 # handler timing off, one execl storm (one process per vCPU) under
@@ -20,6 +21,7 @@ D=$RS_DEBUGFS
 n=$(nproc)
 mem_arg=
 [ "${RS_STORM_MEM:-}" = 1 ] && mem_arg=-m
+if [ "${RS_STORM_LIBS_MEM:-}" = 1 ]; then rs_libs_in_memory || exit 1; fi
 insmod "$RS_KO" policy=node,nodes
 for mode in $RS_MODES; do
 	echo "$mode" >"$D/mode"
@@ -62,3 +64,4 @@ for mode in $RS_MODES; do
 done
 echo off >"$D/locks"
 rmmod rmap_shadow
+rs_libs_restore

@@ -12,6 +12,9 @@
 #   RS_HOST_CORES  the host's cores (for the output lines)
 #   RS_BOOT        this guest's boot number (for the output lines; default 1)
 #   RS_KMODEL      0: no uncontended in-kernel storms for the model (default 1)
+#   RS_STORM_LIBS_MEM  1: the execl storms run from memory: execl_storm -m,
+#                  and its libraries and ld.so.cache on a tmpfs bound over
+#                  themselves (rs_libs_in_memory: "M lib PATH" lines)
 #   RS_BUDGET      seconds the execl repetitions may take (0, the default:
 #                  exactly RS_REPS): at least RS_REPS repetitions, then more
 #                  while one more (as long as the slowest so far) still fits
@@ -33,7 +36,9 @@ boot=${RS_BOOT:-1}
 budget=${RS_BUDGET:-0}
 loaded() { grep -q '^rmap_shadow ' /proc/modules; }
 # storm [-w PAGES]: loops/s of one execl storm (-w: walk-heavy).
-storm() { "$RS_BIN/execl_storm" -n "$n" -d "$RS_SECS" -p cpu "$@" | sed -n 's/.*loops_per_sec=\([0-9.]*\).*/\1/p'; }
+mem_arg=()
+[ "${RS_STORM_LIBS_MEM:-0}" = 1 ] && mem_arg=(-m)
+storm() { "$RS_BIN/execl_storm" -n "$n" -d "$RS_SECS" -p cpu ${mem_arg[@]+"${mem_arg[@]}"} "$@" | sed -n 's/.*loops_per_sec=\([0-9.]*\).*/\1/p'; }
 
 # The anon table after boot, and after launching a realistic set of apps:
 # 8 interactive-style shells, 4 python3 interpreters, 4 coreutils
@@ -65,6 +70,8 @@ echo >&"${SPAWN[1]}"
 wait "$SPAWN_PID" || true
 rmmod rmap_shadow
 
+# After the apps (their figures stay comparable with earlier reports).
+if [ "${RS_STORM_LIBS_MEM:-0}" = 1 ]; then rs_libs_in_memory || exit 1; fi
 rep=0 t0=$SECONDS slowest=0
 while :; do
 	rep=$((rep + 1))
@@ -135,3 +142,5 @@ sed "s/^/T $RS_TOPO /" "$D/taps"
 echo '## kprobes'
 sed "s/^/P $RS_TOPO /" /sys/kernel/debug/kprobes/list
 rmmod rmap_shadow
+# Lazily: the guest's running shells map the bound libc.
+rs_libs_restore
