@@ -101,21 +101,21 @@ unsafe impl Send for Record {}
 impl Record {
     /// The record, if `task` owns it already (its pending record).
     fn mine(&self, task: usize) -> Option<Claim<'_>> {
-        // INVARIANT: the owner word is `task`, and only `task` (current, the
-        // caller) ever sets it back to 0: the record is ours until then.
-        (task != 0 && self.owner.load(Relaxed) == task).then_some(Claim {
-            rec: self,
-            _not_send: PhantomData,
+        (task != 0 && self.owner.load(Relaxed) == task).then(|| {
+            // SAFETY: the owner word is `task`, and only `task` (current,
+            // the caller) ever sets it back to 0: the record is ours until
+            // then.
+            unsafe { Claim::owned(self) }
         })
     }
 
     /// The record claimed for `task` (current), if it was free.
     fn claim(&self, task: usize) -> Option<Claim<'_>> {
-        // INVARIANT: the compare-and-swap from 0 makes `task` the owner;
-        // no other task touches `cb` or `body` until it is given back.
-        self.owner.cmpxchg(0, task, Acquire).ok().map(|_| Claim {
-            rec: self,
-            _not_send: PhantomData,
+        self.owner.cmpxchg(0, task, Acquire).ok().map(|_| {
+            // SAFETY: the compare-and-swap from 0 made `task` (current) the
+            // owner; no other task touches `cb` or `body` until it is given
+            // back.
+            unsafe { Claim::owned(self) }
         })
     }
 }
@@ -136,6 +136,20 @@ struct Claim<'a> {
 }
 
 impl<'a> Claim<'a> {
+    /// The claim of `rec`: the one place a claim is made.
+    ///
+    /// # Safety
+    ///
+    /// The current task owns `rec` (its owner word is this task), and
+    /// keeps it for as long as the claim lives.
+    unsafe fn owned(rec: &'a Record) -> Self {
+        // INVARIANT: the caller's contract.
+        Self {
+            rec,
+            _not_send: PhantomData,
+        }
+    }
+
     /// The claim of the record whose callback head is `cb`, in its callback.
     ///
     /// # Safety
@@ -147,11 +161,9 @@ impl<'a> Claim<'a> {
         // SAFETY: `cb` is the first field of a `Record` (`repr(C)`) of a live
         // pool (the caller's contract).
         let rec = unsafe { &*cb.cast::<Record>() };
-        // INVARIANT: the current task queued it, so owns it.
-        Self {
-            rec,
-            _not_send: PhantomData,
-        }
+        // SAFETY: the current task queued it, so owns it until it gives it
+        // back.
+        unsafe { Self::owned(rec) }
     }
 
     /// The body, ours alone while the claim lives.
