@@ -34,7 +34,10 @@
 # -M (implies -m) puts the libraries it loads in memory too: each (ld.so,
 # libc) and /etc/ld.so.cache is copied to a tmpfs in the guest and
 # bind-mounted over itself, so no exec of the storm reads a file's content
-# over 9p (path lookups still pass the root's cached 9p directories).
+# over 9p (path lookups still pass the root's cached 9p directories), and a
+# sleeping process keeps the copies mapped meanwhile, as init and the
+# shells keep libc mapped on a real system (selftests/lib.sh:
+# rs_libs_in_memory).
 #
 # A benchmark: not part of scripts/test.sh. With 2 host cores, only 1n2c and
 # 2n2c guests are free of vCPU oversubscription.
