@@ -57,6 +57,18 @@ pub(crate) enum Op {
     Walk,
 }
 
+impl Op {
+    /// Whether the real kernel does a syscall's operations of this kind on
+    /// one file under one `i_mmap_rwsem` hold, so the replay batches them
+    /// into one acquisition: links and unlinks (`vma_prepare()` ..
+    /// `vma_complete()` take it once around a split or merge's unlink and
+    /// links; `unlink_file_vma_batch_*()` once per run of a file's VMAs at
+    /// unmap and exit). Not walks: each folio's rmap walk takes it anew.
+    pub(crate) fn batched(self) -> bool {
+        !matches!(self, Op::Walk)
+    }
+}
+
 /// One lockdep class per tree index (walks acquire them in increasing order).
 pub(crate) static TREE_KEYS: [LockClassKey; MAX_LOCK_TREES] = [const {
     // SAFETY: static memory, never moved or dropped.

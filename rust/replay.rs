@@ -12,9 +12,17 @@
 //!   syscall claims a free record near the task's hash (a compare-and-swap
 //!   on its owner word) and queues it with `task_work_add(TWA_RESUME)`;
 //!   every later operation of the same syscall coalesces into it: one
-//!   entry per (file, operation, tree), with a count and the summed hold,
-//!   replayed as that many acquisitions. A full record or a busy
+//!   entry per (file, tree) for links and unlinks, per file for walks,
+//!   with a count and the summed hold. A full record or a busy
 //!   neighbourhood is a counted drop, never an allocation or a wait.
+//! - **Acquisitions as the kernel batches them** ([`Op::batched`]): a
+//!   syscall's links and unlinks of one file are one acquisition (per
+//!   tree changed, for a design with tree locks) held for their summed
+//!   time, as the kernel does them under one
+//!   `i_mmap_rwsem` hold (`vma_prepare()` .. `vma_complete()` around a
+//!   split or merge, `unlink_file_vma_batch_*()` at unmap and exec); each
+//!   rmap walk is its own acquisition, as each folio's walk takes the real
+//!   lock anew.
 //! - **Nothing allocated in a tap**; only the record's owner writes its
 //!   body, so the only shared write is the claim (once per syscall).
 //! - **Skipped and counted**: kernel threads (they never return to user
@@ -48,7 +56,8 @@ use kernel::{
     time::{delay::fsleep, Delta},
 };
 
-/// Entries per record: distinct (file, operation, tree) in one syscall.
+/// Entries per record: distinct (file, tree) changed and files walked in
+/// one syscall.
 const ENTRIES: usize = 16;
 
 /// Records probed from a task's hash.
@@ -202,6 +211,10 @@ pub(crate) enum Ctr {
     Records,
     /// Operations replayed.
     Run,
+    /// Acquisitions replayed (each design's locks taken once): one per
+    /// batch of a syscall's links and unlinks of one tree of a file, one
+    /// per walk.
+    Acquired,
     /// Operations dropped unrun because unload was in progress.
     DroppedAtUnload,
     /// Operations not replayed: kernel threads, io/user workers, exiting
@@ -218,7 +231,7 @@ pub(crate) enum Ctr {
 }
 
 /// Number of [`Ctr`]s.
-const NCTR: usize = 9;
+const NCTR: usize = 10;
 
 impl Ctr {
     /// Every counter with its name in `stats`.
@@ -226,6 +239,7 @@ impl Ctr {
         (Ctr::Queued, "replay.queued"),
         (Ctr::Records, "replay.records"),
         (Ctr::Run, "replay.run"),
+        (Ctr::Acquired, "replay.acquired"),
         (Ctr::DroppedAtUnload, "replay.dropped_at_unload"),
         (Ctr::Skipped, "replay.skipped"),
         (Ctr::Memalloc, "replay.memalloc"),
@@ -384,8 +398,12 @@ pub(crate) fn queue(sh: &Shared, locks: &Arc<FileLocks>, op: Op, tree: u32, hold
 /// Coalesces one operation into `body`.
 fn add(r: &Replays, body: &mut Body, locks: &Arc<FileLocks>, op: Op, tree: u32, hold_ns: u64) {
     let n = body.n;
+    // A link and an unlink of the same tree share an entry (one batch).
     for e in body.entries[..n].iter_mut() {
-        if e.op == op && e.tree == tree && e.locks.as_ref().is_some_and(|l| Arc::ptr_eq(l, locks)) {
+        if e.op.batched() == op.batched()
+            && e.tree == tree
+            && e.locks.as_ref().is_some_and(|l| Arc::ptr_eq(l, locks))
+        {
             e.count = e.count.saturating_add(1);
             e.hold_ns = e.hold_ns.saturating_add(hold_ns);
             r.count(Ctr::Queued);
@@ -439,7 +457,8 @@ unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
     let tgid = kernel::current!().tgid();
     let mut wait_held = tgid != 0 && r.hold.load(Relaxed) == tgid;
     let designs = sh.designs.load(Relaxed);
-    for e in body.entries[..body.n].iter() {
+    let entries = &body.entries[..body.n];
+    for (i, e) in entries.iter().enumerate() {
         let Some(l) = e.locks.as_ref() else {
             continue;
         };
@@ -449,9 +468,9 @@ unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
             }
             continue;
         }
-        let hold = e.hold_ns / u64::from(e.count.max(1));
-        for _ in 0..e.count {
-            for d in Design::all().filter(|d| designs & d.bit() != 0) {
+        for d in Design::all().filter(|d| designs & d.bit() != 0) {
+            let (acquisitions, hold) = acquisitions(entries, i, d.imp().tree_locks());
+            for _ in 0..acquisitions {
                 let done = l.set(d).is_some_and(|set| {
                     let wait = core::mem::take(&mut wait_held);
                     d.replay(set, e.op, e.tree as usize, hold, || {
@@ -463,7 +482,10 @@ unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
                 if !done {
                     r.count(Ctr::TooManyTrees);
                 }
+                r.count(Ctr::Acquired);
             }
+        }
+        for _ in 0..e.count {
             r.count(Ctr::Run);
         }
     }
@@ -473,6 +495,40 @@ unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
     // covered by the RCU Tasks grace period of `drain()`.
     rec.give_back();
     crate::sys::module_put();
+}
+
+/// How a design with (`per_tree`) or without tree locks replays entry `i`
+/// of a record: the number of acquisitions and the hold of each.
+///
+/// A walk is one acquisition per walk, held for their mean. A syscall's
+/// links and unlinks ([`Op::batched`]) are one acquisition held for their
+/// summed time: per (file, tree) for a design with tree locks (the tree
+/// changed is what it locks), per file for one without (its one lock
+/// covers every tree): then the file's first batched entry takes it for
+/// all of them and the later ones take nothing.
+fn acquisitions(entries: &[Entry], i: usize, per_tree: bool) -> (u32, u64) {
+    let e = &entries[i];
+    if !e.op.batched() {
+        return (e.count, e.hold_ns / u64::from(e.count.max(1)));
+    }
+    if per_tree {
+        return (1, e.hold_ns);
+    }
+    let same_file = |o: &Entry| {
+        o.op.batched()
+            && match (&o.locks, &e.locks) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    };
+    if entries[..i].iter().any(same_file) {
+        return (0, 0);
+    }
+    let hold = entries[i..]
+        .iter()
+        .filter(|o| same_file(o))
+        .fold(0u64, |h, o| h.saturating_add(o.hold_ns));
+    (1, hold)
 }
 
 /// Waits (sleeping, in process context: a replay holding only rwsems) while
