@@ -58,12 +58,12 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    /// Whether the real kernel does a syscall's operations of this kind on
-    /// one file under one `i_mmap_rwsem` hold, so the replay batches them
-    /// into one acquisition: links and unlinks (`vma_prepare()` ..
-    /// `vma_complete()` take it once around a split or merge's unlink and
-    /// links; `unlink_file_vma_batch_*()` once per run of a file's VMAs at
-    /// unmap and exit). Not walks: each folio's rmap walk takes it anew.
+    /// Whether the real kernel makes several operations of this kind on one
+    /// file under one `i_mmap_rwsem` hold, so the replay takes a design's
+    /// locks once per real hold ([`crate::holds`]): links and unlinks
+    /// (`vma_prepare()` .. `vma_complete()` around a split or merge,
+    /// `unlink_file_vma_batch_*()` for a run of a file's VMAs at unmap and
+    /// exit). Not walks: each folio's rmap walk takes the lock anew.
     pub(crate) fn batched(self) -> bool {
         !matches!(self, Op::Walk)
     }

@@ -15,12 +15,12 @@
 //!   entry per (file, tree) for links and unlinks, per file for walks,
 //!   with a count and the summed hold. A full record or a busy
 //!   neighbourhood is a counted drop, never an allocation or a wait.
-//! - **Acquisitions as the kernel batches them** ([`Op::batched`]): a
-//!   syscall's links and unlinks of one file are one acquisition (per
-//!   tree changed, for a design with tree locks) held for their summed
-//!   time, as the kernel does them under one
-//!   `i_mmap_rwsem` hold (`vma_prepare()` .. `vma_complete()` around a
-//!   split or merge, `unlink_file_vma_batch_*()` at unmap and exec); each
+//! - **Acquisitions as the kernel holds the real lock** ([`Op::batched`],
+//!   [`crate::holds`]): a syscall's links and unlinks are replayed as one
+//!   acquisition per real `i_mmap_rwsem` hold they were made in (per tree
+//!   changed in it, for a design with tree locks), told from their order
+//!   (a split's link, unlink and re-link are one hold, a run of unlinks at
+//!   unmap is one), each held for the mean of their summed time; each
 //!   rmap walk is its own acquisition, as each folio's walk takes the real
 //!   lock anew.
 //! - **Nothing allocated in a tap**; only the record's owner writes its
@@ -40,6 +40,7 @@
 
 use crate::fast::Atomic;
 use crate::{
+    holds::{Change, Holds},
     locks::{Design, FileLocks, Op},
     percpu::PerCpu,
     policy::hash_ptr,
@@ -73,12 +74,20 @@ struct Entry {
     tree: u32,
     count: u32,
     hold_ns: u64,
+    /// Links and unlinks: real holds of the file's lock that began with
+    /// one of this entry's operations.
+    file_holds: u32,
+    /// Links and unlinks: real holds in which this entry's tree was first
+    /// changed.
+    tree_holds: u32,
 }
 
 /// The part of a record only its owner touches.
 struct Body {
     shared: *const Shared,
     n: usize,
+    /// The real hold the task's last link or unlink was made in.
+    holds: Holds,
     entries: [Entry; ENTRIES],
 }
 
@@ -278,6 +287,7 @@ impl Replays {
                     body: UnsafeCell::new(Body {
                         shared: core::ptr::null(),
                         n: 0,
+                        holds: Holds::new(),
                         entries: [const {
                             Entry {
                                 locks: None,
@@ -285,6 +295,8 @@ impl Replays {
                                 tree: 0,
                                 count: 0,
                                 hold_ns: 0,
+                                file_holds: 0,
+                                tree_holds: 0,
                             }
                         }; ENTRIES],
                     }),
@@ -330,9 +342,17 @@ impl Replays {
     }
 }
 
-/// Queues the replay of `op` on `tree` of the file with `locks` on the
-/// current task, coalesced into its record. Atomic context (a tap).
-pub(crate) fn queue(sh: &Shared, locks: &Arc<FileLocks>, op: Op, tree: u32, hold_ns: u64) {
+/// Queues the replay of `op` of `vma` (0 for a walk) on `tree` of the file
+/// with `locks` on the current task, coalesced into its record. Atomic
+/// context (a tap).
+pub(crate) fn queue(
+    sh: &Shared,
+    locks: &Arc<FileLocks>,
+    op: Op,
+    vma: usize,
+    tree: u32,
+    hold_ns: u64,
+) {
     let r = &sh.replays;
     if sh.designs.load(Relaxed) == 0 {
         return;
@@ -355,7 +375,7 @@ pub(crate) fn queue(sh: &Shared, locks: &Arc<FileLocks>, op: Op, tree: u32, hold
     // The task's own pending record: coalesce (its callback runs in this
     // task, not now).
     if let Some(mut mine) = r.near(me).find_map(|rec| rec.mine(me)) {
-        add(r, mine.body(), locks, op, tree, hold_ns);
+        add(r, mine.body(), locks, op, vma, tree, hold_ns);
         return;
     }
     let Some(mut rec) = r.near(me).find_map(|rec| rec.claim(me)) else {
@@ -374,7 +394,8 @@ pub(crate) fn queue(sh: &Shared, locks: &Arc<FileLocks>, op: Op, tree: u32, hold
     let body = rec.body();
     body.shared = sh;
     body.n = 0;
-    add(r, body, locks, op, tree, hold_ns);
+    body.holds = Holds::new();
+    add(r, body, locks, op, vma, tree, hold_ns);
     let cb = rec.armed_cb(run_pending);
     let notify = bindings::task_work_notify_mode_TWA_RESUME;
     // SAFETY: `cb` is initialised and stays valid (the pool lives until
@@ -396,9 +417,26 @@ pub(crate) fn queue(sh: &Shared, locks: &Arc<FileLocks>, op: Op, tree: u32, hold
 }
 
 /// Coalesces one operation into `body`.
-fn add(r: &Replays, body: &mut Body, locks: &Arc<FileLocks>, op: Op, tree: u32, hold_ns: u64) {
+fn add(
+    r: &Replays,
+    body: &mut Body,
+    locks: &Arc<FileLocks>,
+    op: Op,
+    vma: usize,
+    tree: u32,
+    hold_ns: u64,
+) {
+    // Where the real kernel's holds begin (the file told by its locks).
+    let step = match op {
+        Op::Insert => Some(Change::Link),
+        Op::Remove => Some(Change::Unlink),
+        Op::Walk => None,
+    }
+    .map(|c| body.holds.step(Arc::as_ptr(locks) as usize, c, vma, tree));
+    let (file_holds, tree_holds) =
+        step.map_or((0, 0), |s| (u32::from(s.new_hold), u32::from(s.new_tree)));
     let n = body.n;
-    // A link and an unlink of the same tree share an entry (one batch).
+    // A link and an unlink of the same tree share an entry.
     for e in body.entries[..n].iter_mut() {
         if e.op.batched() == op.batched()
             && e.tree == tree
@@ -406,6 +444,8 @@ fn add(r: &Replays, body: &mut Body, locks: &Arc<FileLocks>, op: Op, tree: u32, 
         {
             e.count = e.count.saturating_add(1);
             e.hold_ns = e.hold_ns.saturating_add(hold_ns);
+            e.file_holds = e.file_holds.saturating_add(file_holds);
+            e.tree_holds = e.tree_holds.saturating_add(tree_holds);
             r.count(Ctr::Queued);
             return;
         }
@@ -420,6 +460,8 @@ fn add(r: &Replays, body: &mut Body, locks: &Arc<FileLocks>, op: Op, tree: u32, 
         tree,
         count: 1,
         hold_ns,
+        file_holds,
+        tree_holds,
     };
     body.n = n + 1;
     r.count(Ctr::Queued);
@@ -500,19 +542,19 @@ unsafe extern "C" fn run_pending(cb: *mut bindings::callback_head) {
 /// How a design with (`per_tree`) or without tree locks replays entry `i`
 /// of a record: the number of acquisitions and the hold of each.
 ///
-/// A walk is one acquisition per walk, held for their mean. A syscall's
-/// links and unlinks ([`Op::batched`]) are one acquisition held for their
-/// summed time: per (file, tree) for a design with tree locks (the tree
-/// changed is what it locks), per file for one without (its one lock
-/// covers every tree): then the file's first batched entry takes it for
-/// all of them and the later ones take nothing.
+/// A walk is one acquisition per walk, held for their mean. Links and
+/// unlinks ([`Op::batched`]) are one acquisition per real hold they were
+/// made in ([`crate::holds`]): per (hold, tree changed) for a design with
+/// tree locks, each held for the entry's mean; per hold for one without
+/// (its one lock covers every tree), all of the file's holds taken at its
+/// first entry, each held for their mean.
 fn acquisitions(entries: &[Entry], i: usize, per_tree: bool) -> (u32, u64) {
     let e = &entries[i];
     if !e.op.batched() {
         return (e.count, e.hold_ns / u64::from(e.count.max(1)));
     }
     if per_tree {
-        return (1, e.hold_ns);
+        return (e.tree_holds, e.hold_ns / u64::from(e.tree_holds.max(1)));
     }
     let same_file = |o: &Entry| {
         o.op.batched()
@@ -524,11 +566,13 @@ fn acquisitions(entries: &[Entry], i: usize, per_tree: bool) -> (u32, u64) {
     if entries[..i].iter().any(same_file) {
         return (0, 0);
     }
-    let hold = entries[i..]
+    let (holds, hold) = entries[i..]
         .iter()
         .filter(|o| same_file(o))
-        .fold(0u64, |h, o| h.saturating_add(o.hold_ns));
-    (1, hold)
+        .fold((0u32, 0u64), |(n, h), o| {
+            (n.saturating_add(o.file_holds), h.saturating_add(o.hold_ns))
+        });
+    (holds, hold / u64::from(holds.max(1)))
 }
 
 /// Waits (sleeping, in process context: a replay holding only rwsems) while

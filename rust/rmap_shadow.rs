@@ -20,6 +20,7 @@ mod anon;
 mod cost;
 mod dfs;
 mod fast;
+mod holds;
 mod input;
 mod itree;
 mod kmm;
@@ -517,7 +518,7 @@ impl Tap {
                 let touched = sh.shadow.link(&v, prev, cx, &mut held, replay);
                 if let Some((l, tree)) = touched {
                     let ns = timing::now_ns().saturating_sub(t0);
-                    replay::queue(sh, &l, Op::Insert, tree, ns);
+                    replay::queue(sh, &l, Op::Insert, v.vma(), tree, ns);
                 }
             }
             TapKind::Remove => {
@@ -536,7 +537,7 @@ impl Tap {
                 let touched = sh.shadow.unlink(vma, v.start(), cx, &mut held, replay);
                 if let Some((l, tree)) = touched {
                     let ns = timing::now_ns().saturating_sub(t0);
-                    replay::queue(sh, &l, Op::Remove, tree, ns);
+                    replay::queue(sh, &l, Op::Remove, vma, tree, ns);
                 }
             }
             TapKind::Walk => {
@@ -547,7 +548,7 @@ impl Tap {
                 let found = sh.shadow.walk(cx.cpu, mapping, start, last, replay);
                 if let Some((l, _)) = found {
                     let ns = timing::now_ns().saturating_sub(t0);
-                    replay::queue(sh, &l, Op::Walk, 0, ns);
+                    replay::queue(sh, &l, Op::Walk, 0, 0, ns);
                 }
             }
             TapKind::Free => {

@@ -254,15 +254,17 @@ TEST_F_TIMEOUT(module, locks_outlive_the_file_shadow, RS_TEST_TIMEOUT)
 }
 
 /*
- * The replay takes a design's locks as the kernel takes the real lock: a
- * syscall's unlinks of one file are one acquisition. Four adjacent VMAs of
- * a file only this test maps (page offsets out of order: never merged)
- * are linked by four mmaps, one acquisition each, and unlinked by one
- * munmap, which the kernel does under one i_mmap_rwsem hold
- * (unlink_file_vma_batch_*(), up to 8 VMAs of one file): `single` counts
- * exactly one more. The designs with tree locks take one per tree the
- * batch changed (hash 4 spreads the VMAs over 1 to 4 trees), the same
- * number for `all-trees`' tree locks and `inverted`'s file lock.
+ * The replay takes a design's locks once per hold of the real lock, not
+ * once per operation. Four adjacent VMAs of a file only this test maps
+ * (page offsets out of order: never merged) are linked by four mmaps, one
+ * hold each, and unlinked by one munmap, which the kernel does under one
+ * i_mmap_rwsem hold (unlink_file_vma_batch_*(), up to 8 VMAs of one
+ * file): `single` counts exactly one more. The designs with tree locks
+ * take one per tree the hold changed (hash 4 spreads the VMAs over 1 to 4
+ * trees), the same number for `all-trees`' tree locks and `inverted`'s
+ * file lock. Then an mprotect of a mapping's middle page splits it twice,
+ * each split (link of the new piece, unlink and re-link of the VMA) one
+ * hold: exactly two more, six operations.
  */
 TEST_F_TIMEOUT(module, locks_batch_a_syscall, RS_TEST_TIMEOUT)
 {
@@ -322,6 +324,20 @@ TEST_F_TIMEOUT(module, locks_batch_a_syscall, RS_TEST_TIMEOUT)
 	EXPECT_EQ(trees1 - trees0, inv.acq - inv0);
 	/* Four operations replayed (other tasks may add). */
 	EXPECT_LE(run0 + 5, rs_stat("replay.run"));
+
+	/* Two splits in one mprotect: two holds. */
+	base = mmap(NULL, 3 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, base);
+	ASSERT_EQ(0, rs_lock_row(path, "single", "file", &row));
+	single0 = row.acq;
+	run0 = rs_stat("replay.run");
+	ASSERT_EQ(0, mprotect(base + PAGE, PAGE, PROT_NONE));
+	ASSERT_EQ(0, rs_lock_row(path, "single", "file", &row));
+	TH_LOG("mprotect of the middle page: single +%lld, replay.run +%lld",
+	       row.acq - single0, rs_stat("replay.run") - run0);
+	EXPECT_EQ(2, row.acq - single0);
+	EXPECT_LE(run0 + 6, rs_stat("replay.run"));
+	ASSERT_EQ(0, munmap(base, 3 * PAGE));
 	close(fd);
 	umount(mnt);
 	rmdir(mnt);

@@ -11,6 +11,8 @@ pub mod policy;
 pub mod input;
 #[path = "../../../rust/cost.rs"]
 pub mod cost;
+#[path = "../../../rust/holds.rs"]
+pub mod holds;
 
 #[cfg(test)]
 mod tests;

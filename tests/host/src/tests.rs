@@ -490,3 +490,100 @@ fn patch_cost_is_trees_times_bucket_plus_array_plus_delta() {
     // Lock debugging makes the rwsem, and so every tree, bigger.
     assert!(PatchCost::new(4, 16, 136, 8, pow2).per_inode > c.per_inode);
 }
+
+mod holds {
+    use crate::holds::{Change, Holds, UNLINK_BATCH};
+    use Change::{Link as L, Unlink as U};
+
+    /// Runs `ops` (file, change, vma, tree) from a fresh syscall; returns
+    /// the holds begun and the (hold, tree) pairs begun.
+    fn run(ops: &[(usize, Change, usize, u32)]) -> (u32, u32) {
+        let mut h = Holds::new();
+        ops.iter().fold((0, 0), |(a, b), &(f, c, v, t)| {
+            let s = h.step(f, c, v, t);
+            assert!(!s.new_hold || s.new_tree, "a new hold changes a new tree");
+            (a + u32::from(s.new_hold), b + u32::from(s.new_tree))
+        })
+    }
+
+    #[test]
+    fn a_link_is_one_hold() {
+        assert_eq!(run(&[(1, L, 10, 0)]), (1, 1));
+        // Two mmaps' links (fork's insert_after too): one hold each.
+        assert_eq!(run(&[(1, L, 10, 0), (1, L, 11, 0)]), (2, 2));
+    }
+
+    #[test]
+    fn a_split_is_one_hold() {
+        // vma_prepare() links the new piece and unlinks the VMA,
+        // vma_complete() links it again.
+        assert_eq!(run(&[(1, L, 20, 0), (1, U, 10, 0), (1, L, 10, 0)]), (1, 1));
+        // mprotect of a middle page: two splits, two holds.
+        let two = [(1, L, 20, 0), (1, U, 10, 0), (1, L, 10, 0), (1, L, 21, 0), (1, U, 20, 0), (1, L, 20, 0)];
+        assert_eq!(run(&two), (2, 2));
+    }
+
+    #[test]
+    fn a_merge_is_one_hold_but_its_removals() {
+        // vma_merge: unlink VMA and next, re-link both, then unlink the
+        // removed one: counted as a second hold (the one known miscount).
+        let m = [(1, U, 10, 0), (1, U, 11, 0), (1, L, 11, 0), (1, L, 10, 0), (1, U, 12, 0)];
+        assert_eq!(run(&m), (2, 2));
+        // Without a removal: one.
+        assert_eq!(run(&m[..4]), (1, 1));
+    }
+
+    #[test]
+    fn a_run_of_unlinks_is_one_hold_per_batch() {
+        let n = UNLINK_BATCH as usize;
+        let ops: Vec<_> = (0..2 * n + 1).map(|i| (1, U, 100 + i, 0)).collect();
+        assert_eq!(run(&ops[..4]), (1, 1));
+        assert_eq!(run(&ops[..n]), (1, 1));
+        assert_eq!(run(&ops[..n + 1]), (2, 2));
+        assert_eq!(run(&ops), (3, 3));
+    }
+
+    #[test]
+    fn a_split_then_unmap_then_link_is_three_holds() {
+        // mmap(MAP_FIXED) over part of a VMA: split, unlink the piece, link
+        // the new mapping.
+        let ops = [(1, L, 20, 0), (1, U, 10, 0), (1, L, 10, 0), (1, U, 20, 0), (1, L, 30, 0)];
+        assert_eq!(run(&ops), (3, 3));
+    }
+
+    #[test]
+    fn another_file_ends_a_hold() {
+        // exit: unlink runs break where the file changes.
+        let ops = [(1, U, 10, 0), (1, U, 11, 0), (2, U, 12, 0), (1, U, 13, 0)];
+        assert_eq!(run(&ops), (3, 3));
+    }
+
+    #[test]
+    fn trees_count_once_per_hold() {
+        let ops = [(1, U, 10, 0), (1, U, 11, 1), (1, U, 12, 0), (1, U, 13, 3)];
+        assert_eq!(run(&ops), (1, 3));
+        // Past 63 trees every change is a new tree (never a shift panic).
+        assert_eq!(run(&[(1, U, 10, 64), (1, U, 11, 64), (1, U, 12, 200)]), (1, 3));
+    }
+
+    #[test]
+    fn random_sequences_keep_the_bounds() {
+        // holds <= (hold, tree) pairs <= changes; at least one hold.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            let mut h = Holds::new();
+            let (mut holds, mut trees, mut n) = (0u32, 0u32, 0u32);
+            for _ in 0..(x % 40 + 1) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let c = if x & 1 == 0 { L } else { U };
+                let s = h.step(1 + (x >> 8) as usize % 3, c, (x >> 16) as usize % 8, (x >> 24) as u32 % 70);
+                holds += u32::from(s.new_hold);
+                trees += u32::from(s.new_tree);
+                n += 1;
+            }
+            assert!(1 <= holds && holds <= trees && trees <= n);
+        }
+    }
+}
