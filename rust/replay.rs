@@ -220,9 +220,9 @@ pub(crate) enum Ctr {
     Records,
     /// Operations replayed.
     Run,
-    /// Acquisitions replayed (each design's locks taken once): one per
-    /// batch of a syscall's links and unlinks of one tree of a file, one
-    /// per walk.
+    /// Acquisitions replayed, summed over the designs: one per real hold
+    /// of a syscall's links and unlinks (per tree changed in it, for a
+    /// design with tree locks), one per walk.
     Acquired,
     /// Operations dropped unrun because unload was in progress.
     DroppedAtUnload,
