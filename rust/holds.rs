@@ -75,12 +75,6 @@ pub(crate) struct Holds {
     trees: u64,
 }
 
-impl Default for Holds {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Holds {
     /// Before a syscall's first change.
     pub(crate) const fn new() -> Self {

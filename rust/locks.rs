@@ -27,6 +27,7 @@
 //! files with more trees replay `single` only and count the skips.
 
 use crate::fast::Atomic;
+use crate::holds::Change;
 use crate::rwsem::{ReadGuard, RwSem, WriteGuard};
 use crate::timing::{now_ns, TapTiming};
 use crate::views::{read_command, shadowed_files, MAX_WRITE};
@@ -58,6 +59,16 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// The change of the file's tree this operation is, for telling the
+    /// real holds apart ([`crate::holds`]); `None` for a walk.
+    pub(crate) fn change(self) -> Option<Change> {
+        match self {
+            Op::Insert => Some(Change::Link),
+            Op::Remove => Some(Change::Unlink),
+            Op::Walk => None,
+        }
+    }
+
     /// Whether the real kernel makes several operations of this kind on one
     /// file under one `i_mmap_rwsem` hold, so the replay takes a design's
     /// locks once per real hold ([`crate::holds`]): links and unlinks
@@ -65,7 +76,7 @@ impl Op {
     /// `unlink_file_vma_batch_*()` for a run of a file's VMAs at unmap and
     /// exit). Not walks: each folio's rmap walk takes the lock anew.
     pub(crate) fn batched(self) -> bool {
-        !matches!(self, Op::Walk)
+        self.change().is_some()
     }
 }
 

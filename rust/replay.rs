@@ -40,7 +40,7 @@
 
 use crate::fast::Atomic;
 use crate::{
-    holds::{Change, Holds},
+    holds::Holds,
     locks::{Design, FileLocks, Op},
     percpu::PerCpu,
     policy::hash_ptr,
@@ -427,12 +427,9 @@ fn add(
     hold_ns: u64,
 ) {
     // Where the real kernel's holds begin (the file told by its locks).
-    let step = match op {
-        Op::Insert => Some(Change::Link),
-        Op::Remove => Some(Change::Unlink),
-        Op::Walk => None,
-    }
-    .map(|c| body.holds.step(Arc::as_ptr(locks) as usize, c, vma, tree));
+    let step = op
+        .change()
+        .map(|c| body.holds.step(Arc::as_ptr(locks) as usize, c, vma, tree));
     let (file_holds, tree_holds) =
         step.map_or((0, 0), |s| (u32::from(s.new_hold), u32::from(s.new_tree)));
     let n = body.n;
