@@ -31,7 +31,7 @@ use crate::holds::Change;
 use crate::rwsem::{ReadGuard, RwSem, WriteGuard};
 use crate::timing::{now_ns, TapTiming};
 use crate::views::{read_command, shadowed_files, MAX_WRITE};
-use crate::{kmm, shadow::FileShadow, Shared};
+use crate::{kmm, shadow::FileShadow, topn, Shared};
 use core::cell::UnsafeCell;
 use core::fmt::{self, Write};
 use core::pin::Pin;
@@ -439,8 +439,36 @@ pub(crate) fn locks_of(l: &dyn LockSet) -> impl Iterator<Item = (Option<usize>, 
     Iterator::chain(file.into_iter(), trees)
 }
 
+/// The storm's histograms of each wait and write-side hold, when the
+/// storm takes the locks (the replay keeps its own figures).
+pub(crate) type Hist<'a> = Option<&'a TapTiming>;
+
+/// What a change holds: at most the file lock and one tree's.
+pub(crate) type ChangeHold<'a> = Holding<'a, 2>;
+
+/// What a walk holds: at most every tree's lock.
+pub(crate) type WalkHold<'a> = Holding<'a, WALK_LOCKS>;
+
+/// What a design is: its name in debugfs and which locks it has.
+pub(crate) struct About {
+    name: &'static str,
+    file_lock: bool,
+    tree_locks: bool,
+}
+
+impl About {
+    /// A design named `name`, with a file lock and tree locks or not.
+    const fn new(name: &'static str, file_lock: bool, tree_locks: bool) -> Self {
+        Self {
+            name,
+            file_lock,
+            tree_locks,
+        }
+    }
+}
+
 /// A lock design: what a change of one tree and a walk over every tree
-/// take, on a [`LockSet`]. `hist` (the storm's) also gets each wait and
+/// take, on a [`LockSet`]. `h` (the storm's) also gets each wait and
 /// write-side hold. `None`: this set lacks a lock the design needs (a
 /// file past [`MAX_LOCK_TREES`] trees).
 ///
@@ -450,25 +478,25 @@ pub(crate) fn locks_of(l: &dyn LockSet) -> impl Iterator<Item = (Option<usize>, 
 /// and no `walk(l)`'s does; while `walk(l)`'s lives, no `change(l, _)`'s
 /// does (the storm reaches its trees on that guarantee alone).
 pub(crate) unsafe trait LockDesign: Sync {
-    /// The design's name in debugfs.
-    fn name(&self) -> &'static str;
-    /// Whether the design has a file-wide lock.
-    fn file_lock(&self) -> bool;
-    /// Whether the design has per-tree locks.
-    fn tree_locks(&self) -> bool;
+    /// What the design is.
+    fn about(&self) -> About;
     /// Takes the write side for a change of tree `t`.
-    fn change<'a>(
-        &self,
-        l: &'a dyn LockSet,
-        t: usize,
-        hist: Option<&'a TapTiming>,
-    ) -> Option<Holding<'a, 2>>;
+    fn change<'a>(&self, l: &'a dyn LockSet, t: usize, h: Hist<'a>) -> Option<ChangeHold<'a>>;
     /// Takes the read side for a walk over every tree.
-    fn walk<'a>(
-        &self,
-        l: &'a dyn LockSet,
-        hist: Option<&'a TapTiming>,
-    ) -> Option<Holding<'a, WALK_LOCKS>>;
+    fn walk<'a>(&self, l: &'a dyn LockSet, h: Hist<'a>) -> Option<WalkHold<'a>>;
+
+    /// The design's name in debugfs.
+    fn name(&self) -> &'static str {
+        self.about().name
+    }
+    /// Whether the design has a file-wide lock.
+    fn file_lock(&self) -> bool {
+        self.about().file_lock
+    }
+    /// Whether the design has per-tree locks.
+    fn tree_locks(&self) -> bool {
+        self.about().tree_locks
+    }
 }
 
 /// `single`: one rwsem per file, write to change, read to walk.
@@ -476,29 +504,14 @@ pub(crate) struct Single;
 
 // SAFETY: every change and walk takes the one file lock, changes for write.
 unsafe impl LockDesign for Single {
-    fn name(&self) -> &'static str {
-        "single"
+    fn about(&self) -> About {
+        About::new("single", true, false)
     }
-    fn file_lock(&self) -> bool {
-        true
+    fn change<'a>(&self, l: &'a dyn LockSet, _t: usize, h: Hist<'a>) -> Option<ChangeHold<'a>> {
+        Some(Holding::of(l.file()?.write(h)))
     }
-    fn tree_locks(&self) -> bool {
-        false
-    }
-    fn change<'a>(
-        &self,
-        l: &'a dyn LockSet,
-        _t: usize,
-        hist: Option<&'a TapTiming>,
-    ) -> Option<Holding<'a, 2>> {
-        Some(Holding::of(l.file()?.write(hist)))
-    }
-    fn walk<'a>(
-        &self,
-        l: &'a dyn LockSet,
-        hist: Option<&'a TapTiming>,
-    ) -> Option<Holding<'a, WALK_LOCKS>> {
-        Some(Holding::of(l.file()?.read(hist)))
+    fn walk<'a>(&self, l: &'a dyn LockSet, h: Hist<'a>) -> Option<WalkHold<'a>> {
+        Some(Holding::of(l.file()?.read(h)))
     }
 }
 
@@ -509,37 +522,22 @@ pub(crate) struct AllTrees;
 // SAFETY: a change of tree t holds tree t's lock for write; a walk holds
 // every tree's lock (`ntrees()` of them, all of the set's) for read.
 unsafe impl LockDesign for AllTrees {
-    fn name(&self) -> &'static str {
-        "all-trees"
+    fn about(&self) -> About {
+        About::new("all-trees", false, true)
     }
-    fn file_lock(&self) -> bool {
-        false
+    fn change<'a>(&self, l: &'a dyn LockSet, t: usize, h: Hist<'a>) -> Option<ChangeHold<'a>> {
+        Some(Holding::of(l.tree(t)?.write(h)))
     }
-    fn tree_locks(&self) -> bool {
-        true
-    }
-    fn change<'a>(
-        &self,
-        l: &'a dyn LockSet,
-        t: usize,
-        hist: Option<&'a TapTiming>,
-    ) -> Option<Holding<'a, 2>> {
-        Some(Holding::of(l.tree(t)?.write(hist)))
-    }
-    fn walk<'a>(
-        &self,
-        l: &'a dyn LockSet,
-        hist: Option<&'a TapTiming>,
-    ) -> Option<Holding<'a, WALK_LOCKS>> {
+    fn walk<'a>(&self, l: &'a dyn LockSet, h: Hist<'a>) -> Option<WalkHold<'a>> {
         let n = l.ntrees();
         if n == 0 || n > MAX_LOCK_TREES {
             return None;
         }
-        let mut h = Holding::new();
+        let mut held = Holding::new();
         for i in 0..n {
-            h.push(l.tree(i)?.read(hist));
+            held.push(l.tree(i)?.read(h));
         }
-        Some(h)
+        Some(held)
     }
 }
 
@@ -551,32 +549,17 @@ pub(crate) struct Inverted;
 // SAFETY: changes of tree t exclude each other on tree t's lock (write);
 // a walk holds the file lock for write, which every change holds for read.
 unsafe impl LockDesign for Inverted {
-    fn name(&self) -> &'static str {
-        "inverted"
+    fn about(&self) -> About {
+        About::new("inverted", true, true)
     }
-    fn file_lock(&self) -> bool {
-        true
-    }
-    fn tree_locks(&self) -> bool {
-        true
-    }
-    fn change<'a>(
-        &self,
-        l: &'a dyn LockSet,
-        t: usize,
-        hist: Option<&'a TapTiming>,
-    ) -> Option<Holding<'a, 2>> {
+    fn change<'a>(&self, l: &'a dyn LockSet, t: usize, h: Hist<'a>) -> Option<ChangeHold<'a>> {
         let (file, tree) = (l.file()?, l.tree(t)?);
-        let mut h = Holding::new();
-        h.push(file.read(hist)).push(tree.write(hist));
-        Some(h)
+        let mut held = Holding::new();
+        held.push(file.read(h)).push(tree.write(h));
+        Some(held)
     }
-    fn walk<'a>(
-        &self,
-        l: &'a dyn LockSet,
-        hist: Option<&'a TapTiming>,
-    ) -> Option<Holding<'a, WALK_LOCKS>> {
-        Some(Holding::of(l.file()?.write(hist)))
+    fn walk<'a>(&self, l: &'a dyn LockSet, h: Hist<'a>) -> Option<WalkHold<'a>> {
+        Some(Holding::of(l.file()?.write(h)))
     }
 }
 
@@ -922,22 +905,8 @@ pub(crate) fn show_locks(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     }
     let mut name = [0u8; 256];
     let mut lock = [0u8; 8];
-    // The TOP_LOCK_FILES busiest, busiest first (a selection: core's sorts
-    // leave objtool warnings).
-    let mut top = [usize::MAX; TOP_LOCK_FILES];
-    let mut ntop = 0;
-    for (i, row) in rows.iter().enumerate() {
-        let mut pos = ntop;
-        while pos > 0 && rows[top[pos - 1]].2 < row.2 {
-            pos -= 1;
-        }
-        if pos < TOP_LOCK_FILES {
-            let end = ntop.min(TOP_LOCK_FILES - 1);
-            top.copy_within(pos..end, pos + 1);
-            top[pos] = i;
-            ntop = (ntop + 1).min(TOP_LOCK_FILES);
-        }
-    }
+    // The TOP_LOCK_FILES busiest, busiest first.
+    let (top, ntop) = topn::top_n::<TOP_LOCK_FILES>(rows.len(), |i| rows.get(i).map_or(0, |r| r.2));
     for (fr, l, n) in top[..ntop].iter().map(|&i| &rows[i]) {
         if *n == 0 {
             break;

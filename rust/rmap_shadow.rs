@@ -38,6 +38,7 @@ mod storm;
 mod strparam;
 mod sys;
 mod timing;
+mod topn;
 mod verify;
 mod views;
 

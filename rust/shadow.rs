@@ -757,19 +757,6 @@ impl Shadow {
         self.search(cpu, st, guess, |t| t.contains(start, key))
     }
 
-    /// Removes `(start, key)` from the tree of `st` holding it, trying
-    /// `guess` first (one descent per tree tried); returns that tree.
-    fn take(
-        &self,
-        cpu: u32,
-        st: &mut FileState,
-        start: u64,
-        key: usize,
-        guess: usize,
-    ) -> Option<usize> {
-        self.search(cpu, st, guess, |t| t.remove(start, key))
-    }
-
     /// `file`'s locks for a replay (its `ntrees` trees), made at its first
     /// replayed event. Links and unlinks are serialised by the real lock
     /// held for write; a walk's tap (the real lock held for read, or about
@@ -907,7 +894,8 @@ impl Shadow {
         let mut st = file.state.lock();
         let guess = self.policy_tree(&st, vma, cpu, node);
         let st_ref = &mut *st;
-        let Some(tree) = self.take(cpu, st_ref, start, vma, guess) else {
+        // One descent per tree tried.
+        let Some(tree) = self.search(cpu, st_ref, guess, |t| t.remove(start, vma)) else {
             drop(st);
             self.unknown_remove(cpu);
             return None;

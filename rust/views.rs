@@ -15,7 +15,7 @@ use crate::{
     policy::{Policy, TreeCount},
     shadow::{self, Ctr, FileShadow},
     timing::TapSums,
-    Mode, Shared, TapKind,
+    topn, Mode, Shared, TapKind,
 };
 use core::fmt;
 use kernel::{
@@ -331,21 +331,8 @@ pub(crate) fn show_files(sh: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
             break;
         }
     }
-    // The TOP_FILES largest, largest first (a selection: no sort in here).
-    let mut top = [usize::MAX; TOP_FILES];
-    let mut ntop = 0;
-    for (i, row) in rows.iter().enumerate() {
-        let mut pos = ntop;
-        while pos > 0 && rows[top[pos - 1]].total < row.total {
-            pos -= 1;
-        }
-        if pos < TOP_FILES {
-            let end = ntop.min(TOP_FILES - 1);
-            top.copy_within(pos..end, pos + 1);
-            top[pos] = i;
-            ntop = (ntop + 1).min(TOP_FILES);
-        }
-    }
+    // The TOP_FILES largest, largest first.
+    let (top, ntop) = topn::top_n::<TOP_FILES>(rows.len(), |i| rows.get(i).map_or(0, |r| r.total));
     writeln!(f, "path real shadow trees max min degraded per_tree")?;
     let mut name = [0u8; 256];
     for row in top[..ntop].iter().map(|&i| &rows[i]) {

@@ -13,6 +13,8 @@ pub mod input;
 pub mod cost;
 #[path = "../../../rust/holds.rs"]
 pub mod holds;
+#[path = "../../../rust/topn.rs"]
+pub mod topn;
 
 #[cfg(test)]
 mod tests;

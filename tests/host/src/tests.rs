@@ -587,3 +587,21 @@ mod holds {
         }
     }
 }
+
+/// `top_n` against a stable sort by key, largest first, over random lists
+/// (with many ties), empty and shorter than N included.
+#[test]
+fn top_n_matches_a_sort() {
+    let mut rng = Rng(0x7fb5_d329_728e_a185);
+    for round in 0..2000 {
+        let len = (round % 41) as usize;
+        let keys: Vec<u64> = (0..len).map(|_| rng.below(8)).collect();
+        let (top, n) = crate::topn::top_n::<20>(len, |i| keys[i]);
+        let mut want: Vec<usize> = (0..len).collect();
+        want.sort_by(|&a, &b| keys[b].cmp(&keys[a]));
+        want.truncate(20);
+        assert_eq!(n, want.len());
+        assert_eq!(&top[..n], &want[..], "keys {keys:?}");
+        assert!(top[n..].iter().all(|&i| i == usize::MAX));
+    }
+}
