@@ -333,14 +333,11 @@ impl AnonShard {
         self.mark_hw();
     }
 
-    /// Records in the shard (one per live anon_vma it knows).
-    fn records(&self) -> usize {
-        self.now.real_av as usize
-    }
-
-    /// Spare records in the shard.
-    fn spare_records(&self) -> usize {
-        self.spares.iter().filter(|s| s.is_some()).count()
+    /// Records in the shard: one per live anon_vma it knows, and the
+    /// spare ones.
+    fn records(&self) -> (usize, usize) {
+        let spares = self.spares.iter().filter(|s| s.is_some()).count();
+        (self.now.real_av as usize, spares)
     }
 }
 
@@ -509,38 +506,32 @@ impl Anon {
         (now, hw, ev)
     }
 
-    /// Records over every shard (one shard lock at a time) and the
-    /// allocator's real size of them: (anon_vmas, bytes).
+    /// Records over every shard, in one pass (one shard lock at a time):
+    /// (live anon_vmas' records, spare records).
     fn records(&self) -> (usize, usize) {
-        let av = crate::rbtree_entry_bytes::<usize, AvRec>();
-        let n_av = self
-            .shards
-            .iter()
-            .map(|s| s.lock().records())
-            .sum::<usize>();
-        (n_av, n_av * av)
+        self.shards.iter().fold((0, 0), |(live, spare), s| {
+            let (l, sp) = s.lock().records();
+            (live + l, spare + sp)
+        })
     }
 
-    /// Bytes of the spare records over every shard (one shard lock at a
-    /// time).
-    pub(crate) fn spare_bytes(&self) -> usize {
-        let av = crate::rbtree_entry_bytes::<usize, AvRec>();
-        let n: usize = self.shards.iter().map(|s| s.lock().spare_records()).sum();
-        n * av
-    }
-
-    /// Bytes of the records (the allocator's real size of a red-black
-    /// node) and of the shards.
+    /// Bytes of the records, live and spare (the allocator's real size of
+    /// a red-black node), and of the shards.
     pub(crate) fn bytes(&self) -> usize {
         let shard = crate::kmalloc_bytes(core::mem::size_of::<SpinLock<AnonShard>>());
-        self.shards.len() * shard + self.vma_ctrs.bytes() + self.records().1 + self.spare_bytes()
+        let (live, spare) = self.records();
+        let rec = (live + spare) * crate::rbtree_entry_bytes::<usize, AvRec>();
+        self.shards.len() * shard + self.vma_ctrs.bytes() + rec
     }
 
-    /// Bytes of the records per real anon_vma tracked (its own and its
+    /// Bytes of the live records per real anon_vma tracked (its own and its
     /// AVCs'), 0 when none.
     pub(crate) fn record_bytes_per_anon_vma(&self) -> usize {
-        let (n_av, bytes) = self.records();
-        bytes.checked_div(n_av).unwrap_or(0)
+        // One record each, all of one size.
+        match self.records() {
+            (0, _) => 0,
+            _ => crate::rbtree_entry_bytes::<usize, AvRec>(),
+        }
     }
 }
 
