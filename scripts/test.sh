@@ -12,8 +12,7 @@
 # stream. The last line is "N passed, N failed, N skipped"; the exit code is
 # non-zero if anything failed.
 #
-# Default: 1n2c (the non-NUMA case), 2n2c (NUMA with no vCPU
-# oversubscription on a 2-core host), 2n4c, 4n8c and host-2n4c. A fresh run
+# Default: 1n2c (the non-NUMA case), 2n4c, 4n8c and host-2n4c. A fresh run
 # of that does not fit in 60 minutes on 2 cores (two kernels of about 19
 # minutes each, then about 70 minutes of guests: Documentation/pipeline.rst).
 #
@@ -25,7 +24,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 topos=("$@")
-[ ${#topos[@]} -gt 0 ] || topos=(1n2c 2n2c 2n4c 4n8c host-2n4c)
+[ ${#topos[@]} -gt 0 ] || topos=(1n2c 2n4c 4n8c host-2n4c)
 hostmode=()
 for i in "${!topos[@]}"; do
 	case ${topos[$i]} in host-*) hostmode+=("${topos[$i]#host-}"); unset "topos[$i]" ;; esac
