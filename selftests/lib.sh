@@ -75,30 +75,57 @@ rs_bpftrace_usable() {
 # the process whose PID is its first positional parameter (bpftrace's own),
 # and printing "ready" once every probe is attached (BEGIN runs after the
 # attach) and "done" after the counts at exit.
+#
+# rs_bpftrace_prog -w SYM...: the same, counted only inside the module's
+# window: from the first read(2) after an open of $RS_DEBUGFS/taps by the
+# process whose PID is the first positional parameter (the caller's shell,
+# rs_taps_read) to the first read after its next open, the two reads at
+# which the module sums its hits. Every process counts, bpftrace too (the
+# module counts its calls in the window as well). Calls outside the window
+# go to @out (rs_bpftrace_stop: RS_BT_OUT), @edges counts the window's
+# opening and closing (RS_BT_EDGES, 2 when both happened).
 rs_bpftrace_prog() {
 	local probes
+	if [ "$1" = -w ]; then
+		shift
+		probes=$(printf 'kprobe:%s,' "$@")
+		printf '%s\n' 'BEGIN { printf("ready\n"); }' \
+			"kprobe:do_sys_openat2 /pid == \$1 && str(uptr(arg1)) == \"$RS_DEBUGFS/taps\"/ { @arm = 1; }" \
+			'kprobe:vfs_read /pid == $1 && @arm == 1/ { @arm = 0; @on = 1 - @on; @edges = @edges + 1; }' \
+			"${probes%,} { if (@on == 1) { @n[probe] = count(); } else { @out[probe] = count(); } }" \
+			'END { print(@n); print(@out); print(@edges); clear(@n); clear(@out); clear(@edges); clear(@arm); clear(@on); printf("done\n"); }'
+		return
+	fi
 	probes=$(printf 'kprobe:%s,' "$@")
 	printf '%s\n' 'BEGIN { printf("ready\n"); }' \
 		"${probes%,} /pid != \$1/ { @n[probe] = count(); }" \
 		'END { print(@n); clear(@n); printf("done\n"); }'
 }
-# rs_bpftrace_start SYM...: start bpftrace counting SYM... (rs_bpftrace_prog)
-# and return once its probes are attached, with no process started after
-# bpftrace's: the caller's next command is the first the counts can see.
+# rs_bpftrace_start [-w] SYM...: start bpftrace counting SYM...
+# (rs_bpftrace_prog; -w: only inside the window of the caller's two
+# rs_taps_read) and return once its probes are attached, with no process
+# started after bpftrace's: without -w the caller's next command is the
+# first the counts can see.
 # Its output goes to a FIFO read with the shell's builtin `read` (a fork
 # here would be counted by bpftrace but happen before the caller's start).
 # Sets RS_BT_PID and RS_BT_FD; fails (with bpftrace's messages) if it does
 # not attach within RS_BT_TIMEOUT seconds (default 300: TCG debug guests).
 rs_bpftrace_start() {
-	local dir line prog
+	local dir line prog who
 	prog=$(rs_bpftrace_prog "$@")
 	dir=$(mktemp -d)
 	mkfifo "$dir/out"
 	exec {RS_BT_FD}<>"$dir/out"
 	rm -rf "$dir"
-	# exec: bpftrace runs as the subshell's PID ($BASHPID), the one its
-	# filter leaves out.
-	(exec bpftrace -B line -e "$prog" "$BASHPID" >&"$RS_BT_FD" 2>&1) &
+	# exec: bpftrace runs as the subshell's PID ($BASHPID), the one the
+	# filter without -w leaves out; with -w the filter's PID is this
+	# shell's, whose reads of `taps` open and close the window.
+	who=$BASHPID
+	if [ "$1" = -w ]; then
+		(exec bpftrace -B line -e "$prog" "$who" >&"$RS_BT_FD" 2>&1) &
+	else
+		(exec bpftrace -B line -e "$prog" "$BASHPID" >&"$RS_BT_FD" 2>&1) &
+	fi
 	RS_BT_PID=$!
 	while IFS= read -r -t "${RS_BT_TIMEOUT:-300}" line <&"$RS_BT_FD"; do
 		[ "$line" = ready ] && return 0
@@ -111,10 +138,13 @@ rs_bpftrace_start() {
 }
 # rs_bpftrace_stop: stop the bpftrace of rs_bpftrace_start (SIGINT: its END
 # prints the counts) and fill the associative array RS_BT_COUNT (function ->
-# calls; declare it with `declare -A RS_BT_COUNT` first). Only builtins
-# until bpftrace has exited.
+# calls; declare it with `declare -A RS_BT_COUNT` first); with -w also
+# RS_BT_OUT (function -> calls outside the window; declared by the caller
+# too) and RS_BT_EDGES. Only builtins until bpftrace has exited.
 rs_bpftrace_stop() {
 	local line name
+	# shellcheck disable=SC2034 # the caller's
+	RS_BT_EDGES=0
 	kill -INT "$RS_BT_PID"
 	while IFS= read -r -t 60 line <&"$RS_BT_FD"; do
 		case $line in
@@ -123,6 +153,13 @@ rs_bpftrace_stop() {
 			name=${line#@n\[kprobe:}
 			# shellcheck disable=SC2034 # the caller's
 			RS_BT_COUNT[${name%%\]*}]=${line##*: } ;;
+		"@out[kprobe:"*"]: "*)
+			name=${line#@out\[kprobe:}
+			# shellcheck disable=SC2034 # the caller's
+			RS_BT_OUT[${name%%\]*}]=${line##*: } ;;
+		"@edges: "*)
+			# shellcheck disable=SC2034 # the caller's
+			RS_BT_EDGES=${line#@edges: } ;;
 		"") ;;
 		*) echo "# bpftrace: $line" ;;
 		esac
@@ -131,6 +168,17 @@ rs_bpftrace_stop() {
 	local rc=$?
 	exec {RS_BT_FD}<&-
 	[ "$line" = "done" ] && [ $rc = 0 ]
+}
+# rs_bpftrace_outside PREFIX SYM...: one line behind PREFIX listing the
+# calls bpftrace -w counted outside the module's window (RS_BT_OUT), which
+# neither side compares.
+rs_bpftrace_outside() {
+	local pfx=$1 s list=
+	shift
+	for s in "$@"; do
+		[ "${RS_BT_OUT[$s]:-0}" = 0 ] || list="$list $s=${RS_BT_OUT[$s]}"
+	done
+	printf '%sbpftrace outside the window (not compared):%s\n' "$pfx" "${list:- none}"
 }
 
 # The storm's libraries (ld.so, libc: ldd of execl_storm) and
