@@ -85,21 +85,20 @@ rs_bpftrace_usable() {
 # go to @out (rs_bpftrace_stop: RS_BT_OUT), @edges counts the window's
 # opening and closing (RS_BT_EDGES, 2 when both happened).
 rs_bpftrace_prog() {
-	local probes
-	if [ "$1" = -w ]; then
-		shift
-		probes=$(printf 'kprobe:%s,' "$@")
-		printf '%s\n' 'BEGIN { printf("ready\n"); }' \
-			"kprobe:do_sys_openat2 /pid == \$1 && str(uptr(arg1)) == \"$RS_DEBUGFS/taps\"/ { @arm = 1; }" \
-			'kprobe:vfs_read /pid == $1 && @arm == 1/ { @arm = 0; @on = 1 - @on; @edges = @edges + 1; }' \
-			"${probes%,} { if (@on == 1) { @n[probe] = count(); } else { @out[probe] = count(); } }" \
-			'END { print(@n); print(@out); print(@edges); clear(@n); clear(@out); clear(@edges); clear(@arm); clear(@on); printf("done\n"); }'
-		return
-	fi
+	local probes w=0
+	if [ "$1" = -w ]; then w=1; shift; fi
 	probes=$(printf 'kprobe:%s,' "$@")
-	printf '%s\n' 'BEGIN { printf("ready\n"); }' \
-		"${probes%,} /pid != \$1/ { @n[probe] = count(); }" \
-		'END { print(@n); clear(@n); printf("done\n"); }'
+	probes=${probes%,}
+	echo 'BEGIN { printf("ready\n"); }'
+	if [ $w = 1 ]; then
+		printf '%s\n' "kprobe:do_sys_openat2 /pid == \$1 && str(uptr(arg1)) == \"$RS_DEBUGFS/taps\"/ { @arm = 1; }" \
+			'kprobe:vfs_read /pid == $1 && @arm == 1/ { @arm = 0; @on = 1 - @on; @edges = @edges + 1; }' \
+			"$probes { if (@on == 1) { @n[probe] = count(); } else { @out[probe] = count(); } }" \
+			'END { print(@n); print(@out); print(@edges); clear(@n); clear(@out); clear(@edges); clear(@arm); clear(@on); printf("done\n"); }'
+	else
+		printf '%s\n' "$probes /pid != \$1/ { @n[probe] = count(); }" \
+			'END { print(@n); clear(@n); printf("done\n"); }'
+	fi
 }
 # rs_bpftrace_start [-w] SYM...: start bpftrace counting SYM...
 # (rs_bpftrace_prog; -w: only inside the window of the caller's two
@@ -111,21 +110,17 @@ rs_bpftrace_prog() {
 # Sets RS_BT_PID and RS_BT_FD; fails (with bpftrace's messages) if it does
 # not attach within RS_BT_TIMEOUT seconds (default 300: TCG debug guests).
 rs_bpftrace_start() {
-	local dir line prog who
+	local dir line prog who=
 	prog=$(rs_bpftrace_prog "$@")
 	dir=$(mktemp -d)
 	mkfifo "$dir/out"
 	exec {RS_BT_FD}<>"$dir/out"
 	rm -rf "$dir"
-	# exec: bpftrace runs as the subshell's PID ($BASHPID), the one the
-	# filter without -w leaves out; with -w the filter's PID is this
-	# shell's, whose reads of `taps` open and close the window.
-	who=$BASHPID
-	if [ "$1" = -w ]; then
-		(exec bpftrace -B line -e "$prog" "$who" >&"$RS_BT_FD" 2>&1) &
-	else
-		(exec bpftrace -B line -e "$prog" "$BASHPID" >&"$RS_BT_FD" 2>&1) &
-	fi
+	# The filter's PID: with -w this shell's, whose reads of `taps` open
+	# and close the window; without, bpftrace's own (exec: it runs as the
+	# subshell's $BASHPID), the one the filter leaves out.
+	[ "$1" != -w ] || who=$BASHPID
+	(exec bpftrace -B line -e "$prog" "${who:-$BASHPID}" >&"$RS_BT_FD" 2>&1) &
 	RS_BT_PID=$!
 	while IFS= read -r -t "${RS_BT_TIMEOUT:-300}" line <&"$RS_BT_FD"; do
 		[ "$line" = ready ] && return 0
